@@ -1,0 +1,1 @@
+"""standby: JobManager high availability after Apache Flink, in Python."""
