@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from uuid import UUID
 
 from standby.ha import LeaderContender, LeaderElection, LeaderRetrievalListener
@@ -12,14 +16,12 @@ from standby.ha import LeaderContender, LeaderElection, LeaderRetrievalListener
 TIMEOUT = 10.0
 
 
-async def wait_until(
-    condition: Callable[[], bool], timeout: float = TIMEOUT, what: str = "condition"
-) -> None:
-    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
+async def wait_until(condition: Callable[[], bool], limit: float = TIMEOUT, what: str = "condition") -> None:
+    """Poll ``condition`` until it holds; fail after ``limit`` seconds."""
+    deadline = time.monotonic() + limit
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            raise AssertionError(f"timed out after {limit}s waiting for {what}")
         await asyncio.sleep(0.005)
 
 
@@ -70,3 +72,32 @@ class RecordingListener(LeaderRetrievalListener):
 
     def handle_error(self, error: Exception) -> None:
         self.errors.append(error)
+
+
+def exited_process() -> tuple[int, float]:
+    """The pid and start time (as the backend records them) of a process that has exited."""
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, psutil; print(os.getpid(), round(psutil.Process().create_time(), 2))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    pid, create_time = run.stdout.split()
+    return int(pid), float(create_time)
+
+
+def tree(root: Path, skip: str = "") -> list[str]:
+    """All paths below ``root`` (those with a part named ``skip`` left out), sorted."""
+    return sorted(str(p) for p in root.rglob("*") if not skip or skip not in p.parts)
+
+
+def pid_namespace() -> int | None:
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return None
