@@ -1,7 +1,9 @@
 """A JobManager-like process for the multi-process tests and the hand-over benchmark of the filesystem backend.
 
-    python fs_ha_process.py contender <storageDir> <name>   # contends for "dispatcher" with address http://<name>
-    python fs_ha_process.py retriever <storageDir>          # follows the "dispatcher" leader
+    python fs_ha_process.py contender <storageDir> <name> [poll]   # contends for "dispatcher" (http://<name>)
+    python fs_ha_process.py retriever <storageDir> [name] [poll]    # follows the "dispatcher" leader
+
+``poll`` (optional) disables inotify, so that only polling finds changes.
 
 Reports on stdout, one event per line, each with a monotonic timestamp (``time.monotonic()``, comparable between
 processes on one host)::
@@ -122,12 +124,13 @@ async def wait_for_stdin_eof() -> None:
         pass
 
 
-async def main(role: str, storage_dir: str, name: str = "") -> None:
+async def main(role: str, storage_dir: str, name: str = "", mode: str = "inotify") -> None:
     config = Configuration(
         {
             "high-availability.type": "filesystem",
             "high-availability.storageDir": storage_dir,
             "high-availability.cluster-id": "multi-process",
+            "high-availability.filesystem.inotify": "false" if mode == "poll" else "true",
         }
     )
     services = await create_high_availability_services(config)
