@@ -20,7 +20,7 @@ Flink 2.x's `config.yaml`), then applies `-D key=value` overrides. Durations are
 (`50 s`, `500 ms`, `1 min`, `2 h`, `1 d`; a bare number is milliseconds), memory sizes a number with an optional
 unit (`64 mb`, `1 gb`; a bare number is bytes), booleans `true`/`false`, lists `a;b` or `a,b` or a YAML list,
 and maps `k1:v1,k2:v2` or a YAML map. Deprecated keys are still read (with a warning) when the key itself is
-not set. Options marked *standby* are not in Flink.
+not set. Descriptions starting with "standby:" belong to options that Flink does not have.
 """
 
 

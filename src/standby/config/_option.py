@@ -231,6 +231,7 @@ class ConfigOption(Generic[T]):
             where += f" (deprecated key of '{self.key}')"
         if self.is_sensitive or is_sensitive_key(where_key):
             shown: str = MASK
+            detail = None  # details quote parts of the value
         else:
             shown = stringify_value(raw)
             if len(shown) > 200:

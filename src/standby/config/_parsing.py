@@ -474,21 +474,74 @@ def format_list(items: typing.Iterable[object]) -> str:
     return ";".join(_quote(_scalar_to_str(i), ";,") for i in items)
 
 
+def _read_token(text: str, pos: int, stops: str) -> tuple[_Token, int]:
+    """Read one token at ``pos``: quoted (up to its closing quote) or unquoted (up to a stop character)."""
+    n = len(text)
+    while pos < n and text[pos].isspace():
+        pos += 1
+    if pos < n and text[pos] in "'\"":
+        quote = text[pos]
+        pos += 1
+        chars: list[str] = []
+        while True:
+            if pos >= n:
+                raise ValueParseError(f"a quote ({quote}) is not closed")
+            if text[pos] == quote:
+                if pos + 1 < n and text[pos + 1] == quote:
+                    chars.append(quote)
+                    pos += 2
+                    continue
+                return _Token("".join(chars), quoted=True), pos + 1
+            chars.append(text[pos])
+            pos += 1
+    start = pos
+    while pos < n and text[pos] not in stops:
+        pos += 1
+    return _Token(text[start:pos].strip(), quoted=False), pos
+
+
+def _parse_map_text(text: str) -> dict[str, str]:
+    """Parse Flink's 'k1:v1,k2:v2' form.
+
+    Keys and values may be quoted (``'a,b':'c:d'``); an unquoted value runs to the next ',' so
+    ``digest:user:pass`` is ``{'digest': 'user:pass'}``. Flink's own writer quotes a whole entry that contains a
+    ',' (``'a:''x,y'''``); that form is read too.
+    """
+    result: dict[str, str] = {}
+    n = len(text)
+    pos = 0
+    while pos < n:
+        key, pos = _read_token(text, pos, ":,")
+        while pos < n and text[pos].isspace():
+            pos += 1
+        if pos < n and text[pos] == ":":
+            value, pos = _read_token(text, pos + 1, ",")
+            result[key.text] = value.text
+        elif key.quoted:
+            # A whole entry quoted by Flink's writer: split it at its first unquoted ':'.
+            parts = _split_escaped(key.text, ":", maxsplit=1)
+            if len(parts) != 2:
+                raise ValueParseError(f"the entry '{key.text}' is not a key:value pair (missing ':'?)")
+            result[parts[0].text] = parts[1].text
+        elif key.text:
+            raise ValueParseError(f"the entry '{key.text}' is not a key:value pair (missing ':'?)")
+        while pos < n and text[pos].isspace():
+            pos += 1
+        if pos < n:
+            if text[pos] != ",":
+                raise ValueParseError(f"unexpected text after a closing quote at position {pos}")
+            pos += 1
+    return result
+
+
 def _convert_map(raw: object) -> dict[str, str]:
     if isinstance(raw, str):
         stripped = raw.strip()
         if stripped.startswith("{"):
+            # Flink 2.x parses map values as standard YAML first ('{k1: v1}').
             raw = _parse_yaml_flow(stripped, dict)
         else:
-            result: dict[str, str] = {}
-            for entry in _split_escaped(stripped, ","):
-                if not entry.text and not entry.quoted:
-                    continue
-                parts = _split_escaped(entry.text, ":", maxsplit=1)
-                if len(parts) != 2:
-                    raise ValueParseError(f"the entry '{entry.text}' is not a key:value pair (missing ':'?)")
-                result[parts[0].text] = parts[1].text
-            return result
+            return _parse_map_text(stripped)
     if isinstance(raw, Mapping):
         out: dict[str, str] = {}
         for k, v in raw.items():
@@ -509,7 +562,7 @@ def parse_map(text: str) -> dict[str, str]:
         ) from None
 
 
-def format_map(mapping: Mapping[object, object]) -> str:
+def format_map(mapping: Mapping[Any, object]) -> str:
     """Format in Flink's 'k1:v1,k2:v2' form with Flink's nested quoting; ``parse_map`` reads it back."""
     entries = []
     for k, v in mapping.items():
