@@ -258,7 +258,8 @@ def test_deprecated_keys_are_tried_in_order_and_each_warned(caplog: pytest.LogCa
         assert conf.get(options.HA_TYPE) == "kubernetes"
         conf.set_string("recovery.mode", "zookeeper")
         assert conf.get(options.HA_TYPE) == "zookeeper"  # 'recovery.mode' is listed first
-        # A second Configuration warns again: the "once" is per Configuration.
+        # A second Configuration warns again: the "once" is per Configuration (a copy inherits it).
+        assert conf.copy().get(options.HA_TYPE) == "zookeeper"
         assert Configuration({"high-availability": "x"}).get(options.HA_TYPE) == "x"
     messages = [r.getMessage() for r in _deprecation_records(caplog)]
     assert len(messages) == 3

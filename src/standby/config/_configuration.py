@@ -57,6 +57,8 @@ class Configuration:
         self._warned_deprecated: set[str] = set()
         if isinstance(data, Configuration):
             self._data.update(data._data)
+            # A copy has already warned about the same deprecated keys; do not repeat the warning.
+            self._warned_deprecated.update(data._warned_deprecated)
         elif data is not None:
             _flatten(data, "", self._data)
 
