@@ -33,6 +33,8 @@ class HaBackend(Protocol):
     supports_failover: bool
     #: retrievers see the address the leader confirmed (False for standalone: fixed addresses)
     publishes_confirmed_address: bool
+    # Optional attribute ``shares_session_across_components`` (default True): one leader session per process for
+    # all components (FLIP-285). Flink's embedded services elect each component separately (False).
 
     async def new_services(self) -> HighAvailabilityServices: ...
 
@@ -115,7 +117,7 @@ class LeaderElectionContract:
         for election, contender in zip(elections, contenders, strict=True):
             await election.start_leader_election(contender)
         sessions = {await c.wait_for_leadership() for c in contenders}
-        if ha_backend.supports_failover:
+        if ha_backend.supports_failover and getattr(ha_backend, "shares_session_across_components", True):
             assert len(sessions) == 1, "all components of one process share one leader session id (FLIP-285)"
         for election in elections:
             await election.close()
