@@ -167,8 +167,9 @@ HA_TYPE: Final = ConfigOption(
     default="NONE",
     deprecated_keys=("recovery.mode", "high-availability"),
     description=(
-        "The high-availability mode. 'NONE' (or 'standalone') disables HA. Built-in backends: 'zookeeper', "
-        "'kubernetes', 'etcd' (standby) and 'filesystem' (standby, single host). Anything else names a factory "
+        "The high-availability mode. 'NONE' (or 'standalone') disables HA; 'embedded' elects in-process (tests). "
+        "Built-in backends: 'zookeeper', 'kubernetes', 'etcd' (standby) and 'filesystem' (standby, single "
+        "host). Anything else names a factory "
         "as 'package.module:FactoryClass' (Flink: the class name of a HighAvailabilityServicesFactory). "
         "Case-insensitive."
     ),
