@@ -1,1 +1,1 @@
-"""standby.testing: public test harness — contract suites every HA backend runs, and test helpers."""
+"""standby.testing: the public test harness — backend contract suites, real server fixtures, fault injection."""
