@@ -7,7 +7,8 @@ import contextlib
 from pathlib import Path
 
 import pytest
-from fs_ha_testing import ChildProcess
+
+from .fs_ha_testing import ChildProcess
 
 pytestmark = pytest.mark.slow
 
