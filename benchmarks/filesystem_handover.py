@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import functools
 import json
 import os
 import platform
@@ -44,6 +45,10 @@ async def _leader_seen(retriever: ChildProcess, address: str, after: int) -> flo
         count += 1
 
 
+def _record_time(times: list[float], _: object) -> None:
+    times.append(time.monotonic())
+
+
 async def _contender(name: str, storage: str, mode: str) -> ChildProcess:
     child = await ChildProcess(name).start("contender", storage, name, mode)
     await child.wait_for("READY", limit=60)
@@ -65,15 +70,28 @@ async def run_trials(trials: int, how: str, mode: str) -> list[dict[str, float]]
             await _leader_seen(retriever, f"http://{leader.name}", 0)
             for trial in range(trials):
                 seen_before = len(retriever.events("LEADER"))
+                assert leader.process is not None
+                exited: list[float] = []
                 start = time.monotonic()
                 if how == "sigkill":
                     leader.kill()
                 else:
-                    assert leader.process is not None and leader.process.stdin is not None
+                    assert leader.process.stdin is not None
                     leader.process.stdin.close()
+                exit_task = asyncio.ensure_future(leader.process.wait())
+                exit_task.add_done_callback(functools.partial(_record_time, exited))
                 granted = float((await standby.wait_for("GRANTED", limit=60))[0])
                 seen = await _leader_seen(retriever, f"http://{standby.name}", seen_before)
-                results.append({"grant_ms": (granted - start) * 1000, "retriever_ms": (seen - start) * 1000})
+                await asyncio.wait_for(exit_task, 60)
+                results.append(
+                    {
+                        "grant_ms": (granted - start) * 1000,
+                        "retriever_ms": (seen - start) * 1000,
+                        # when this process saw the old leader's exit (reaped): the part of a SIGKILL hand-over
+                        # spent by the kernel tearing the process down
+                        "leader_exit_ms": (exited[0] - start) * 1000,
+                    }
+                )
                 await standby.wait_for("CONFIRMED", limit=60)
                 await leader.stop()
                 leader, standby = standby, await _contender(f"jm-{trial + 2}", storage, mode)
@@ -135,11 +153,13 @@ async def main() -> None:
         report[how] = {
             "grant_ms": _summary([s["grant_ms"] for s in samples]),
             "retriever_ms": _summary([s["retriever_ms"] for s in samples]),
+            "leader_exit_ms": _summary([s["leader_exit_ms"] for s in samples]),
             "samples": [{k: round(v, 3) for k, v in s.items()} for s in samples],
         }
         print(
             f"{how:9s} ({mode}, {args.trials} trials): median grant {report[how]['grant_ms']['median']:.1f} ms, "
-            f"median retriever {report[how]['retriever_ms']['median']:.1f} ms"
+            f"median retriever {report[how]['retriever_ms']['median']:.1f} ms, "
+            f"median exit of the old leader {report[how]['leader_exit_ms']['median']:.1f} ms"
         )
     suffix = "" if mode == "inotify" else "-poll"
     output = (
