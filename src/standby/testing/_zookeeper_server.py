@@ -436,6 +436,7 @@ class ZooKeeperServer:
             try:
                 self.start()
             except BaseException:
+                self.keep_files = True  # the error message points at the log: keep it for inspection
                 self.close()
                 raise
         return self
@@ -685,6 +686,7 @@ class ZooKeeperEnsemble:
         try:
             self.start()
         except BaseException:
+            self.keep_files = True  # the error message points at the logs: keep them for inspection
             self.close()
             raise
         return self
