@@ -77,6 +77,14 @@ class RemoteFaultInjector:
     def reset(self) -> None:
         self._command("reset")
 
+    @property
+    def injected_failures(self) -> int:
+        return int(self.snapshot()["injected_failures"])
+
+    @property
+    def paused_requests(self) -> int:
+        return int(self.snapshot()["paused_requests"])
+
     def snapshot(self) -> dict[str, Any]:
         response = httpx.get(self._endpoint, timeout=self._timeout, trust_env=False)
         response.raise_for_status()
