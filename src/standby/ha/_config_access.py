@@ -47,23 +47,12 @@ def ha_storage_path(config: Configuration) -> str:
 
 def max_retained_checkpoints(config: Configuration) -> int:
     """Flink's ``getMaximumNumberOfRetainedCheckpoints``: ``execution.checkpointing.num-retained``, <= 0 -> 1."""
-    option = options.CHECKPOINTS_NUM_RETAINED
-    try:
-        return config.get(option)
-    except ConfigurationError:
-        # Flink warns and uses the default for values <= 0; other malformed values stay errors
-        for key in option.all_keys:
-            raw = config.get_raw(key)
-            if raw is None:
-                continue
-            try:
-                value = int(str(raw).strip())
-            except ValueError:
-                break
-            if value <= 0:
-                _log.warning(
-                    "The configured '%s' is %d (not greater than 0); using the default of 1", key, value
-                )
-                return 1
-            break
-        raise
+    value = config.get(options.CHECKPOINTS_NUM_RETAINED)
+    if value <= 0:
+        _log.warning(
+            "The configured '%s' is %d (not greater than 0); using the default of 1",
+            options.CHECKPOINTS_NUM_RETAINED.key,
+            value,
+        )
+        return 1
+    return value
