@@ -26,7 +26,7 @@ import shutil
 from pathlib import Path
 from urllib.parse import urlparse
 
-from standby.config import ConfigOption, Configuration, ConfigurationError, options
+from standby.config import Configuration, ConfigurationError, options
 from standby.ha import (
     COMPLETED_CHECKPOINT_PREFIX,
     EXECUTION_PLAN_PREFIX,
@@ -65,15 +65,7 @@ _log = logging.getLogger(__name__)
 POLL_INTERVAL_KEY = options.HA_FILESYSTEM_POLL_INTERVAL.key
 DEFAULT_POLL_INTERVAL_SECONDS = 0.1
 #: Set to false to poll only (for tests of the fallback, or filesystems whose changes inotify does not see).
-HA_FILESYSTEM_INOTIFY: ConfigOption[bool] = ConfigOption(
-    key="high-availability.filesystem.inotify",
-    type=bool,
-    default=True,
-    description=(
-        "standby: whether the single-host file-system backend watches its files with inotify (Linux); "
-        "when false it only polls every 'high-availability.filesystem.poll-interval'."
-    ),
-)
+HA_FILESYSTEM_INOTIFY = options.HA_FILESYSTEM_INOTIFY
 
 LEADER_DIR = "leader"
 EXECUTION_PLANS_DIR = "execution-plans"
