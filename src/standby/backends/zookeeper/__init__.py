@@ -1,0 +1,1 @@
+"""ZooKeeper HA backend (Flink's ZooKeeper HA services on kazoo)."""
