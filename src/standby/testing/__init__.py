@@ -1,0 +1,1 @@
+"""Test harness for standby: real ZooKeeper and etcd servers, network fault injection, backend contract suites."""
