@@ -50,7 +50,9 @@ def _decode(data: bytes, path: str) -> int:
 class ZooKeeperCheckpointIDCounter(CheckpointIDCounter):
     """Checkpoint ids of one job, shared by all JobManagers through one znode; starts at 1."""
 
-    def __init__(self, client: ZooKeeperClient, counter_path: str, fencing: LatchFencing | None = None) -> None:
+    def __init__(
+        self, client: ZooKeeperClient, counter_path: str, fencing: LatchFencing | None = None
+    ) -> None:
         self._client = client
         self.path = counter_path
         self._fencing = fencing
@@ -84,7 +86,9 @@ class ZooKeeperCheckpointIDCounter(CheckpointIDCounter):
                     f"{_MAX_INT} ({self.path})"
                 )
             try:
-                await self._client.fenced_commit(self._fencing, [Op.set(self.path, _encode(new_value), version)])
+                await self._client.fenced_commit(
+                    self._fencing, [Op.set(self.path, _encode(new_value), version)]
+                )
                 return value
             except TransactionError as e:
                 if isinstance(e.error, BadVersionError | NoNodeError):
@@ -137,7 +141,9 @@ class ZooKeeperCheckpointIDCounter(CheckpointIDCounter):
             return
         await self._client.ensure_path(self.path.rsplit("/", 1)[0])
         try:
-            await self._client.fenced_commit(self._fencing, [Op.create(self.path, _encode(INITIAL_CHECKPOINT_ID))])
+            await self._client.fenced_commit(
+                self._fencing, [Op.create(self.path, _encode(INITIAL_CHECKPOINT_ID))]
+            )
         except TransactionError as e:
             if not isinstance(e.error, NodeExistsError):
                 raise

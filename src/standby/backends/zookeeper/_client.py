@@ -25,7 +25,6 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import (
     ConnectionClosedError,
     ConnectionLoss,
-    KazooException,
     NodeExistsError,
     NoNodeError,
     NotEmptyError,
@@ -219,10 +218,7 @@ def _lookup(config: Configuration, key: str, *deprecated: str) -> Any:
     """The raw value of ``key`` (or a deprecated key); works with the typed registry and the stub alike."""
     get_raw = getattr(config, "get_raw", None)
     for candidate in (key, *deprecated):
-        if get_raw is not None:
-            value = get_raw(candidate)
-        else:
-            value = getattr(config, "_values", {}).get(candidate)
+        value = get_raw(candidate) if get_raw is not None else getattr(config, "_values", {}).get(candidate)
         if value is not None:
             return value
     return None
@@ -288,12 +284,12 @@ def _settings_from_configuration(config: Configuration) -> ZooKeeperClientSettin
         kwargs["simulated_session_expiration_percent"] = _int(
             raw, p + "client.simulated-session-expiration-percent"
         )
-    if kwargs.get("acl") == "creator" and _bool(value("zookeeper.sasl.disable") or False, "zookeeper.sasl.disable"):
-        if not kwargs.get("authorization"):
-            raise ConfigurationError(
-                "'high-availability.zookeeper.client.acl: creator' cannot be combined with "
-                "'zookeeper.sasl.disable: true' unless 'high-availability.zookeeper.client.authorization' is set"
-            )
+    sasl_disabled = _bool(value("zookeeper.sasl.disable") or False, "zookeeper.sasl.disable")
+    if kwargs.get("acl") == "creator" and sasl_disabled and not kwargs.get("authorization"):
+        raise ConfigurationError(
+            "'high-availability.zookeeper.client.acl: creator' cannot be combined with "
+            "'zookeeper.sasl.disable: true' unless 'high-availability.zookeeper.client.authorization' is set"
+        )
     return ZooKeeperClientSettings(**kwargs)
 
 
@@ -669,7 +665,9 @@ class ZooKeeperClient:
                 try:
                     return await asyncio.wait_for(self._bridge(start(self.kazoo)), answer_timeout)
                 except TimeoutError:
-                    raise OperationTimeoutError(f"no answer from ZooKeeper within {answer_timeout:g}s") from None
+                    raise OperationTimeoutError(
+                        f"no answer from ZooKeeper within {answer_timeout:g}s"
+                    ) from None
             except ConnectionClosedError:
                 raise
             except _RETRYABLE as e:
@@ -678,15 +676,21 @@ class ZooKeeperClient:
                     raise
                 jitter = random.uniform(1.0 - self._retry.max_jitter, 1.0 + self._retry.max_jitter)
                 pause = delay * jitter
-                _log.debug("ZooKeeper operation failed (%s); retry %d in %.2fs", type(e).__name__, attempt, pause)
+                _log.debug(
+                    "ZooKeeper operation failed (%s); retry %d in %.2fs", type(e).__name__, attempt, pause
+                )
                 await asyncio.sleep(pause)
                 delay = min(pause * self._retry.backoff, self._retry.max_delay)
 
-    async def get(self, path: str, watch: Callable[[WatchedEvent], None] | None = None) -> tuple[bytes, ZnodeStat]:
+    async def get(
+        self, path: str, watch: Callable[[WatchedEvent], None] | None = None
+    ) -> tuple[bytes, ZnodeStat]:
         result: tuple[bytes, ZnodeStat] = await self.call(lambda k: k.get_async(path, watch=watch))
         return result
 
-    async def exists(self, path: str, watch: Callable[[WatchedEvent], None] | None = None) -> ZnodeStat | None:
+    async def exists(
+        self, path: str, watch: Callable[[WatchedEvent], None] | None = None
+    ) -> ZnodeStat | None:
         stat: ZnodeStat | None = await self.call(lambda k: k.exists_async(path, watch=watch))
         return stat
 
@@ -793,7 +797,9 @@ class ZooKeeperClient:
         results: list[Any] = await self.call(start)
         ops = operations[0]
         for index, result in enumerate(results):
-            if isinstance(result, Exception) and not isinstance(result, RolledBackError | RuntimeInconsistency):
+            if isinstance(result, Exception) and not isinstance(
+                result, RolledBackError | RuntimeInconsistency
+            ):
                 raise TransactionError(index, result, ops)
         if any(isinstance(r, Exception) for r in results):
             raise TransactionError(len(ops), RuntimeInconsistency(), ops)
@@ -835,18 +841,6 @@ class ZooKeeperClient:
         raise HighAvailabilityError(
             f"Could not delete {path}: it kept changing during {_TREE_DELETE_ATTEMPTS} attempts; retry the cleanup"
         )
-
-
-async def wait_for(awaitable: Awaitable[T], timeout: float, what: str) -> T:
-    """``asyncio.wait_for`` with a message naming what was awaited."""
-    try:
-        return await asyncio.wait_for(awaitable, timeout)
-    except TimeoutError:
-        raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}") from None
-
-
-def is_kazoo_error(error: BaseException) -> bool:
-    return isinstance(error, KazooException)
 
 
 # --------------------------------------------------------------------------------------------------- watchers

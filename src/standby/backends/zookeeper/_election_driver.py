@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from collections.abc import Callable
@@ -37,7 +38,7 @@ from kazoo.exceptions import (
     OperationTimeoutError,
     SessionExpiredError,
 )
-from kazoo.protocol.states import EventType, WatchedEvent
+from kazoo.protocol.states import EventType, WatchedEvent, ZnodeStat
 
 from standby.ha import (
     CorruptHaDataError,
@@ -90,7 +91,7 @@ def latch_sequence(name: str) -> int | None:
     return int(digits)
 
 
-class ZooKeeperLeaderElectionDriver(LeaderElectionDriver):
+class ZooKeeperLeaderElectionDriver(LeaderElectionDriver, LatchFencing):
     """The leader election driver of one process (create it through the factory)."""
 
     def __init__(
@@ -133,7 +134,9 @@ class ZooKeeperLeaderElectionDriver(LeaderElectionDriver):
         self._running = True
         self._client.add_connection_listener(self._on_connection_state)
         await self._client.ensure_path(self._latch_path)
-        self._tree = ChildrenWatcher(self._client, self._leader_path, self._on_components, self._listener.on_error)
+        self._tree = ChildrenWatcher(
+            self._client, self._leader_path, self._on_components, self._listener.on_error
+        )
         await self._tree.start()
         self._latch_task = asyncio.get_running_loop().create_task(
             self._latch_loop(), name=f"zookeeper-leader-latch({self._latch_path})"
@@ -380,13 +383,13 @@ class ZooKeeperLeaderElectionDriver(LeaderElectionDriver):
             watcher = NodeWatcher(
                 self._client,
                 self._connection_info_path(component_id),
-                lambda data, _stat, cid=component_id: self._on_leader_information(cid, data),
+                functools.partial(self._on_leader_information, component_id),
                 self._listener.on_error,
             )
             self._components[component_id] = watcher
             watcher.start_soon()
 
-    def _on_leader_information(self, component_id: str, data: bytes | None) -> None:
+    def _on_leader_information(self, component_id: str, data: bytes | None, _stat: ZnodeStat | None) -> None:
         # Flink: handled only while running and leading; a removed node reports empty information.
         if self._closed or not self._leader:
             return

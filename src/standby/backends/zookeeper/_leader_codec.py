@@ -64,10 +64,7 @@ def _decode_modified_utf8(data: bytes) -> str:
         elif (b & 0xE0) == 0xC0 and i + 1 < n and (data[i + 1] & 0xC0) == 0x80:
             c, i = ((b & 0x1F) << 6) | (data[i + 1] & 0x3F), i + 2
         elif (
-            (b & 0xF0) == 0xE0
-            and i + 2 < n
-            and (data[i + 1] & 0xC0) == 0x80
-            and (data[i + 2] & 0xC0) == 0x80
+            (b & 0xF0) == 0xE0 and i + 2 < n and (data[i + 1] & 0xC0) == 0x80 and (data[i + 2] & 0xC0) == 0x80
         ):
             c, i = ((b & 0x0F) << 12) | ((data[i + 1] & 0x3F) << 6) | (data[i + 2] & 0x3F), i + 3
         else:
@@ -86,7 +83,8 @@ def encode_leader_information(info: LeaderInformation) -> bytes:
     """Flink's bytes for ``info``; ``b""`` for empty leader information."""
     if info.is_empty():
         return b""
-    assert info.address is not None and info.session_id is not None
+    assert info.address is not None
+    assert info.session_id is not None
     encoded = _modified_utf8(info.address)
     if len(encoded) > _MAX_UTF_LENGTH:
         raise ValueError(
@@ -141,7 +139,9 @@ def _decode(data: bytes) -> LeaderInformation:
         raise ValueError("missing the address (writeUTF) block")
     (utf_length,) = struct.unpack_from(">H", block, 0)
     if utf_length != len(block) - 2:
-        raise ValueError(f"address length {utf_length} does not match the block data ({len(block) - 2} bytes)")
+        raise ValueError(
+            f"address length {utf_length} does not match the block data ({len(block) - 2} bytes)"
+        )
     address = _decode_modified_utf8(bytes(block[2:]))
     if data[pos : pos + len(_UUID_OBJECT)] != _UUID_OBJECT:
         raise ValueError("the session id is not a serialized java.util.UUID")

@@ -97,7 +97,9 @@ class ZooKeeperLeaderRetrievalDriver(LeaderRetrievalDriver):
         try:
             info = decode_leader_information(data, self.connection_info_path)
         except CorruptHaDataError as e:
-            error = LeaderRetrievalError(f"Could not handle node changed event of {self.connection_info_path}: {e}")
+            error = LeaderRetrievalError(
+                f"Could not handle node changed event of {self.connection_info_path}: {e}"
+            )
             error.__cause__ = e
             self._fatal_error_handler.on_fatal_error(error)
             return

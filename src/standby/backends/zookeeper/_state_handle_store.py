@@ -31,11 +31,11 @@ from kazoo.exceptions import (
     BadArgumentsError,
     BadVersionError,
     InvalidACLError,
+    NoAuthError,
     NodeExistsError,
     NoNodeError,
     NotEmptyError,
     NotReadOnlyCallError,
-    NoAuthError,
     SessionMovedError,
 )
 
@@ -169,14 +169,21 @@ class ZooKeeperStateHandleStore(StateHandleStore[T], Generic[T]):
                 error = e.error if isinstance(e, TransactionError) else e
                 if isinstance(error, NoNodeError):
                     await self._discard(new_handle)
-                    raise StateHandleNotExistError(f"State handle {path} does not exist; cannot replace it.") from e
+                    raise StateHandleNotExistError(
+                        f"State handle {path} does not exist; cannot replace it."
+                    ) from e
                 await self._fail(
-                    f"Could not replace state handle {path} at version {expected_version.value}", path, new_handle, e
+                    f"Could not replace state handle {path} at version {expected_version.value}",
+                    path,
+                    new_handle,
+                    e,
                 )
         if old_handle is not None:
             await self._discard(old_handle)
 
-    async def _fail(self, message: str, path: str, handle: RetrievableStateHandle[T], e: Exception) -> NoReturn:
+    async def _fail(
+        self, message: str, path: str, handle: RetrievableStateHandle[T], e: Exception
+    ) -> NoReturn:
         """Raise for a failed write: discard the new payload only if the write was certainly not applied."""
         if isinstance(e, FencingError):
             await self._discard(handle)
