@@ -52,7 +52,9 @@ async def read_info(client: ZooKeeperClient, component_id: str) -> tuple[LeaderI
     return decode_leader_information(data), stat
 
 
-async def test_gains_leadership_at_startup(zookeeper_server: ZooKeeperServer, zk_clients: ClientFactory) -> None:
+async def test_gains_leadership_at_startup(
+    zookeeper_server: ZooKeeperServer, zk_clients: ClientFactory
+) -> None:
     client = await zk_clients(make_settings(zookeeper_server.connect_string))
     _, driver, listener = await start_driver(client)
     session_id = await listener.next("grant")
@@ -87,11 +89,15 @@ async def test_to_string_contains_leader_latch_path(
 ) -> None:
     client = await zk_clients(make_settings(zookeeper_server.connect_string))
     _, driver, _ = await start_driver(client)
-    assert repr(driver) == f"ZooKeeperLeaderElectionDriver{{leaderLatchPath='{client.namespace}/leader/latch'}}"
+    assert (
+        repr(driver) == f"ZooKeeperLeaderElectionDriver{{leaderLatchPath='{client.namespace}/leader/latch'}}"
+    )
     await driver.close()
 
 
-async def test_publish_leader_information(zookeeper_server: ZooKeeperServer, zk_clients: ClientFactory) -> None:
+async def test_publish_leader_information(
+    zookeeper_server: ZooKeeperServer, zk_clients: ClientFactory
+) -> None:
     settings = make_settings(zookeeper_server.connect_string)
     client = await zk_clients(settings)
     _, driver, listener = await start_driver(client)
@@ -144,7 +150,9 @@ async def test_non_leader_cannot_publish_leader_information(
     _, other, _ = await start_driver(other_client)
     await wait_until(lambda: other.latch_node is not None, what="the second latch node")
     assert not other.has_leadership()
-    await other.publish_leader_information("dispatcher", LeaderInformation.known(uuid.uuid4(), "http://imposter"))
+    await other.publish_leader_information(
+        "dispatcher", LeaderInformation.known(uuid.uuid4(), "http://imposter")
+    )
     # publish is awaited: had it written anything, the node would exist now
     assert await read_info(other_client, "dispatcher") is None
     with pytest.raises(FencingError, match="not the leader"):
@@ -162,7 +170,9 @@ async def test_leader_information_change_is_reported(
     await listener.next("grant")
     external = await zk_clients(settings)
     info = LeaderInformation.known(uuid.uuid4(), "http://somebody-else")
-    await external.create(connection_info(external, "rest_server"), encode_leader_information(info), makepath=True)
+    await external.create(
+        connection_info(external, "rest_server"), encode_leader_information(info), makepath=True
+    )
     assert await listener.next("info") == ("rest_server", info)
     await driver.close()
 
@@ -208,7 +218,10 @@ async def test_publish_replaces_a_node_of_another_session(
     external = await zk_clients(settings)
     stale = LeaderInformation.known(uuid.uuid4(), "http://old-leader")
     await external.create(
-        connection_info(external, "dispatcher"), encode_leader_information(stale), ephemeral=True, makepath=True
+        connection_info(external, "dispatcher"),
+        encode_leader_information(stale),
+        ephemeral=True,
+        makepath=True,
     )
     info = LeaderInformation.known(session_id, "http://new-leader")
     await driver.publish_leader_information("dispatcher", info)
@@ -219,7 +232,9 @@ async def test_publish_replaces_a_node_of_another_session(
     await driver.close()
 
 
-async def test_delete_leader_information(zookeeper_server: ZooKeeperServer, zk_clients: ClientFactory) -> None:
+async def test_delete_leader_information(
+    zookeeper_server: ZooKeeperServer, zk_clients: ClientFactory
+) -> None:
     client = await zk_clients(make_settings(zookeeper_server.connect_string))
     _, driver, listener = await start_driver(client)
     session_id = await listener.next("grant")
@@ -250,7 +265,9 @@ async def test_leader_election_with_multiple_drivers(
         await driver.close()  # graceful: deletes the latch node, the next one takes over
 
 
-async def test_close_deletes_the_latch_node(zookeeper_server: ZooKeeperServer, zk_clients: ClientFactory) -> None:
+async def test_close_deletes_the_latch_node(
+    zookeeper_server: ZooKeeperServer, zk_clients: ClientFactory
+) -> None:
     client = await zk_clients(make_settings(zookeeper_server.connect_string))
     _, driver, listener = await start_driver(client)
     await listener.next("grant")
@@ -326,7 +343,9 @@ async def test_predecessor_watch_only(zookeeper_server: ZooKeeperServer, zk_clie
     await third.close()
 
 
-async def test_kazoo_client_sees_flink_layout(zookeeper_server: ZooKeeperServer, zk_clients: ClientFactory) -> None:
+async def test_kazoo_client_sees_flink_layout(
+    zookeeper_server: ZooKeeperServer, zk_clients: ClientFactory
+) -> None:
     """A plain kazoo client (as any other tool) finds the nodes where Flink keeps them."""
     settings = make_settings(zookeeper_server.connect_string)
     client = await zk_clients(settings)
