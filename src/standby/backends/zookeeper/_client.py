@@ -634,21 +634,35 @@ class ZooKeeperClient:
         return await future
 
     async def _wait_connected(self) -> None:
+        """Wait until connected, at most ``connection-timeout`` (Curator blocks operations the same way).
+
+        kazoo queues requests made while it reconnects and sends them only after the reconnect, so a request is
+        submitted only while kazoo itself reports a live connection.
+        """
         if self._closed:
             raise ConnectionClosedError("The ZooKeeper client is closed")
         event = self._connected_event
         if event is None:
             raise RuntimeError("ZooKeeperClient is not started")
-        if event.is_set():
-            return
-        # Curator blocks an operation until connected or the connection timeout passes.
-        try:
-            await asyncio.wait_for(event.wait(), self.settings.connection_timeout)
-        except TimeoutError:
-            raise ConnectionLoss(
-                f"not connected to ZooKeeper at {self.settings.quorum!r} "
-                f"within {self.settings.connection_timeout:g}s"
-            ) from None
+        loop = self.loop
+        deadline = loop.time() + self.settings.connection_timeout
+        while True:
+            if self._closed:
+                raise ConnectionClosedError("The ZooKeeper client is closed")
+            if event.is_set() and self.kazoo.connected:
+                return
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise ConnectionLoss(
+                    f"not connected to ZooKeeper at {self.settings.quorum!r} "
+                    f"within {self.settings.connection_timeout:g}s"
+                )
+            if event.is_set():
+                # kazoo lost the connection; our SUSPENDED event is on its way to the loop
+                await asyncio.sleep(min(0.01, remaining))
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), remaining)
 
     async def call(self, start: Callable[[KazooClient], Any], *, retry: bool = True) -> Any:
         """Run one kazoo ``*_async`` call (``start(kazoo)`` returns its async result), retrying on connection loss.
@@ -683,9 +697,9 @@ class ZooKeeperClient:
                 delay = min(pause * self._retry.backoff, self._retry.max_delay)
 
     async def get(
-        self, path: str, watch: Callable[[WatchedEvent], None] | None = None
+        self, path: str, watch: Callable[[WatchedEvent], None] | None = None, *, retry: bool = True
     ) -> tuple[bytes, ZnodeStat]:
-        result: tuple[bytes, ZnodeStat] = await self.call(lambda k: k.get_async(path, watch=watch))
+        result: tuple[bytes, ZnodeStat] = await self.call(lambda k: k.get_async(path, watch=watch), retry=retry)
         return result
 
     async def exists(

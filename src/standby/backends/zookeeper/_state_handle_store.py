@@ -154,6 +154,9 @@ class ZooKeeperStateHandleStore(StateHandleStore[T], Generic[T]):
 
     async def replace(self, name: str, expected_version: ResourceVersion, state: T) -> None:
         path = self.path(name)
+        stat = await self._client.exists(path)
+        if stat is None or stat.numChildren == 0:
+            raise StateHandleNotExistError(f"State handle {path} does not exist; cannot replace it.")
         if await self._client.exists(self._lock_path(path)) is None:
             raise StateHandleStoreError(
                 f"State handle {path} may only be replaced by an instance holding a lock on it "
@@ -309,10 +312,10 @@ class ZooKeeperStateHandleStore(StateHandleStore[T], Generic[T]):
     def _deserialize(self, path: str, data: bytes) -> RetrievableStateHandle[T]:
         try:
             return self._storage.deserialize_handle(data)
-        except CorruptHaDataError:
-            raise
         except Exception as e:
-            raise CorruptHaDataError(f"Cannot read the state handle pointer in {path}: {e}") from e
+            raise CorruptHaDataError(
+                f"Cannot read the state handle pointer in {path}: {e}. Remove the node if its payload is lost."
+            ) from e
 
     async def _read_handle_or_none(self, path: str) -> RetrievableStateHandle[T] | None:
         try:
@@ -324,7 +327,7 @@ class ZooKeeperStateHandleStore(StateHandleStore[T], Generic[T]):
     async def _pointer_is(self, path: str, pointer: bytes) -> bool:
         """Whether ``path`` holds exactly ``pointer`` (it names a unique payload file, so only our write put it)."""
         try:
-            data, _ = await self._client.get(path)
+            data, _ = await self._client.get(path, retry=False)
         except NoNodeError:
             return False
         except Exception as e:
