@@ -1,1 +1,1 @@
-"""Test harness for standby: real ZooKeeper and etcd servers, network fault injection, backend contract suites."""
+"""standby.testing: the public test harness — backend contract suites, real server fixtures, fault injection."""
