@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from zk_support import ClientFactory
 
 from standby.testing.pytest_fixtures import (  # noqa: F401  (fixtures used by the tests)
     tcp_proxy,
@@ -14,6 +13,8 @@ from standby.testing.pytest_fixtures import (  # noqa: F401  (fixtures used by t
     zookeeper_server,
 )
 from standby.testing.servers import ZooKeeperInstallation, ZooKeeperServer
+
+from .zk_support import ClientFactory
 
 
 @pytest.fixture

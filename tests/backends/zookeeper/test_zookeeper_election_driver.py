@@ -7,13 +7,6 @@ import uuid
 import pytest
 from kazoo.client import KazooClient
 from kazoo.protocol.states import ZnodeStat
-from zk_support import (
-    ClientFactory,
-    RecordingDriverListener,
-    RecordingRetrievalHandler,
-    make_settings,
-    wait_until,
-)
 
 from standby.backends.zookeeper import (
     LeaderInformationClearancePolicy,
@@ -27,6 +20,14 @@ from standby.backends.zookeeper import (
 )
 from standby.ha import FencingError, LeaderInformation
 from standby.testing.servers import ZooKeeperServer
+
+from .zk_support import (
+    ClientFactory,
+    RecordingDriverListener,
+    RecordingRetrievalHandler,
+    make_settings,
+    wait_until,
+)
 
 pytestmark = pytest.mark.zookeeper
 
@@ -287,7 +288,7 @@ async def test_deleted_latch_node_revokes_and_rejoins(
     first = await listener.next("grant")
     node = driver.latch_node
     assert node is not None
-    path, version = factory.fencing_token()
+    path, _version = factory.fencing_token()
     assert path == node
     external = await zk_clients(settings)
     await external.delete(node)
@@ -330,7 +331,8 @@ async def test_predecessor_watch_only(zookeeper_server: ZooKeeperServer, zk_clie
     for _ in range(3):
         client = await zk_clients(settings)
         triple = await start_driver(client)
-        await wait_until(lambda triple=triple: triple[1].latch_node is not None, what="a latch node")
+        driver = triple[1]
+        await wait_until(lambda: driver.latch_node is not None, what="a latch node")  # noqa: B023
         drivers.append(triple)
     (_, first, first_listener), (_, second, _), (_, third, third_listener) = drivers
     await first_listener.next("grant")

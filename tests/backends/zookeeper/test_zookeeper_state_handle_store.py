@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from kazoo.client import KazooClient
 from kazoo.security import ACL, Id, Permissions
-from zk_support import ClientFactory, RecordingDriverListener, make_settings
 
 from standby.backends.zookeeper import (
     ZooKeeperClient,
@@ -17,16 +16,18 @@ from standby.backends.zookeeper import (
 from standby.ha import (
     CorruptHaDataError,
     FencingError,
+    FileStateHandle,
     FileSystemStateStorageHelper,
     PossibleInconsistentStateError,
     ResourceVersion,
-    RetrievableStateHandle,
     StateHandleAlreadyExistError,
     StateHandleNotExistError,
     StateHandleStoreError,
 )
 from standby.testing.pytest_fixtures import TcpProxyFactory
 from standby.testing.servers import TcpProxy, ZooKeeperServer
+
+from .zk_support import ClientFactory, RecordingDriverListener, make_settings
 
 pytestmark = pytest.mark.zookeeper
 
@@ -118,7 +119,7 @@ async def test_add_with_unknown_outcome_keeps_the_payload(
             super().__init__(str(directory), "testState", str.encode, lambda data, _loc: data.decode())
             self.link = link
 
-        async def store(self, state: str) -> RetrievableStateHandle[str]:
+        async def store(self, state: str) -> FileStateHandle[str]:
             handle = await super().store(state)
             self.link.drop()
             return handle

@@ -37,7 +37,7 @@ from kazoo.protocol.states import EventType, KazooState, WatchedEvent, ZnodeStat
 from kazoo.retry import KazooRetry
 from kazoo.security import CREATOR_ALL_ACL, OPEN_ACL_UNSAFE
 
-from standby.config import Configuration, ConfigurationError
+from standby.config import Configuration, ConfigurationError, options
 from standby.ha import FatalErrorHandler, FencingError, HighAvailabilityError
 
 _log = logging.getLogger(__name__)
@@ -158,134 +158,40 @@ class ZooKeeperClientSettings:
         return KazooRetry(max_tries=-1, delay=min(0.05, cap), backoff=2, max_delay=cap, ignore_expire=True)
 
 
-def _duration_seconds(value: Any, key: str) -> float:
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, bool):
-        raise ConfigurationError(f"Invalid value {value!r} for '{key}': expected a duration")
-    if isinstance(value, int | float):
-        return float(value) / 1000.0  # Flink's plain numbers for these keys are milliseconds
-    text = str(value).strip().lower()
-    units = (("ms", 0.001), ("milliseconds", 0.001), ("min", 60.0), ("s", 1.0), ("seconds", 1.0), ("m", 60.0))
-    for suffix, factor in units:
-        if text.endswith(suffix) and text[: -len(suffix)].strip().replace(".", "", 1).isdigit():
-            return float(text[: -len(suffix)].strip()) * factor
-    try:
-        return float(text) / 1000.0
-    except ValueError:
-        raise ConfigurationError(
-            f"Invalid value {value!r} for '{key}': expected a duration such as '60 s' or '500 ms'"
-        ) from None
-
-
-def _bool(value: Any, key: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "yes", "1", "on"):
-        return True
-    if text in ("false", "no", "0", "off"):
-        return False
-    raise ConfigurationError(f"Invalid value {value!r} for '{key}': expected true or false")
-
-
-def _int(value: Any, key: str) -> int:
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        raise ConfigurationError(f"Invalid value {value!r} for '{key}': expected an integer") from None
-
-
-def _map(value: Any, key: str) -> dict[str, str]:
-    """Flink's map syntax ``k1:v1,k2:v2`` (split at the first ``:``), or a mapping."""
-    if isinstance(value, Mapping):
-        return {str(k): str(v) for k, v in value.items()}
-    result: dict[str, str] = {}
-    for entry in str(value).split(","):
-        entry = entry.strip()
-        if not entry:
-            continue
-        scheme, sep, credentials = entry.partition(":")
-        if not sep or not scheme.strip():
-            raise ConfigurationError(
-                f"Invalid value for '{key}': entry {entry!r} is not 'scheme:credentials' (e.g. 'digest:user:password')"
-            )
-        result[scheme.strip()] = credentials.strip()
-    return result
-
-
-def _lookup(config: Configuration, key: str, *deprecated: str) -> Any:
-    """The raw value of ``key`` (or a deprecated key); works with the typed registry and the stub alike."""
-    get_raw = getattr(config, "get_raw", None)
-    for candidate in (key, *deprecated):
-        value = get_raw(candidate) if get_raw is not None else getattr(config, "_values", {}).get(candidate)
-        if value is not None:
-            return value
-    return None
-
-
-def _map_lookup(config: Configuration, key: str) -> Any:
-    value = _lookup(config, key)
-    if value is not None:
-        return value
-    # Flink also accepts a map as prefixed keys: 'key.digest: user:password'.
-    keys: Callable[[], list[str]] | None = getattr(config, "keys", None)
-    names = keys() if keys is not None else list(getattr(config, "_values", {}))
-    prefix = key + "."
-    entries = {name[len(prefix) :]: _lookup(config, name) for name in names if name.startswith(prefix)}
-    return entries or None
+def _seconds(value: timedelta) -> float:
+    return value.total_seconds()
 
 
 def _settings_from_configuration(config: Configuration) -> ZooKeeperClientSettings:
-    def value(key: str, *deprecated: str) -> Any:
-        return _lookup(config, key, *deprecated)
-
-    p = "high-availability.zookeeper."
-    quorum = value(p + "quorum", "recovery.zookeeper.quorum")
-    kwargs: dict[str, Any] = {"quorum": "" if quorum is None else str(quorum)}
-    raw = value(p + "path.root", "recovery.zookeeper.path.root")
-    if raw is not None:
-        kwargs["root"] = str(raw)
-    raw = value(
-        "high-availability.cluster-id",
-        "high-availability.zookeeper.path.namespace",
-        "recovery.zookeeper.path.namespace",
-    )
-    if raw is not None:
-        kwargs["cluster_id"] = str(raw)
-    raw = value(p + "path.execution-plans", "recovery.zookeeper.path.jobgraphs", p + "path.jobgraphs")
-    if raw is not None:
-        kwargs["execution_plans_path"] = str(raw)
-    durations = (
-        ("session_timeout", "client.session-timeout", "recovery.zookeeper.client.session-timeout"),
-        ("connection_timeout", "client.connection-timeout", "recovery.zookeeper.client.connection-timeout"),
-        ("retry_wait", "client.retry-wait", "recovery.zookeeper.client.retry-wait"),
-        ("max_retry_wait", "client.max-retry-wait", None),
-        ("max_close_wait", "client.max-close-wait", None),
-    )
-    for name, suffix, old in durations:
-        raw = value(p + suffix, *((old,) if old else ()))
-        if raw is not None:
-            kwargs[name] = _duration_seconds(raw, p + suffix)
-    raw = value(p + "client.max-retry-attempts", "recovery.zookeeper.client.max-retry-attempts")
-    if raw is not None:
-        kwargs["max_retry_attempts"] = _int(raw, p + "client.max-retry-attempts")
-    raw = value(p + "client.acl")
-    if raw is not None:
-        kwargs["acl"] = str(raw).strip().lower()
-    raw = _map_lookup(config, p + "client.authorization")
-    if raw is not None:
-        kwargs["authorization"] = _map(raw, p + "client.authorization")
-    raw = value(p + "client.tolerate-suspended-connections")
-    if raw is not None:
-        kwargs["tolerate_suspended_connections"] = _bool(raw, p + "client.tolerate-suspended-connections")
-    raw = value(p + "client.simulated-session-expiration-percent")
-    if raw is not None:
-        kwargs["simulated_session_expiration_percent"] = _int(
-            raw, p + "client.simulated-session-expiration-percent"
-        )
-    sasl_disabled = _bool(value("zookeeper.sasl.disable") or False, "zookeeper.sasl.disable")
-    if kwargs.get("acl") == "creator" and sasl_disabled and not kwargs.get("authorization"):
+    """The typed ``high-availability.zookeeper.*`` options (deprecated keys and Flink's value forms included)."""
+    quorum = config.get(options.HA_ZOOKEEPER_QUORUM)
+    authorization: dict[str, str] | None = config.get(options.HA_ZOOKEEPER_CLIENT_AUTHORIZATION)
+    kwargs: dict[str, Any] = {
+        "quorum": quorum or "",
+        "root": config.get(options.HA_ZOOKEEPER_ROOT),
+        "cluster_id": config.get(options.HA_CLUSTER_ID),
+        "execution_plans_path": config.get(options.HA_ZOOKEEPER_EXECUTION_PLANS_PATH),
+        "session_timeout": _seconds(config.get(options.HA_ZOOKEEPER_SESSION_TIMEOUT)),
+        "connection_timeout": _seconds(config.get(options.HA_ZOOKEEPER_CONNECTION_TIMEOUT)),
+        "retry_wait": _seconds(config.get(options.HA_ZOOKEEPER_RETRY_WAIT)),
+        "max_retry_wait": _seconds(config.get(options.HA_ZOOKEEPER_MAX_RETRY_WAIT)),
+        "max_retry_attempts": config.get(options.HA_ZOOKEEPER_MAX_RETRY_ATTEMPTS),
+        "acl": config.get(options.HA_ZOOKEEPER_CLIENT_ACL).strip().lower(),
+        "authorization": authorization or {},
+        "tolerate_suspended_connections": config.get(options.HA_ZOOKEEPER_TOLERATE_SUSPENDED_CONNECTIONS),
+    }
+    percent = config.get(options.HA_ZOOKEEPER_SIMULATED_SESSION_EXPIRATION_PERCENT)
+    if percent is not None:
+        kwargs["simulated_session_expiration_percent"] = percent
+    close_wait = config.get(options.HA_ZOOKEEPER_MAX_CLOSE_WAIT)
+    if close_wait is not None:
+        kwargs["max_close_wait"] = _seconds(close_wait)
+    if (
+        kwargs["acl"] == "creator"
+        and config.get(options.ZOOKEEPER_SASL_DISABLE)
+        and not kwargs["authorization"]
+    ):
+        # Flink: 'creator' needs an authenticated identity; without SASL only digest credentials give one.
         raise ConfigurationError(
             "'high-availability.zookeeper.client.acl: creator' cannot be combined with "
             "'zookeeper.sasl.disable: true' unless 'high-availability.zookeeper.client.authorization' is set"
@@ -699,7 +605,9 @@ class ZooKeeperClient:
     async def get(
         self, path: str, watch: Callable[[WatchedEvent], None] | None = None, *, retry: bool = True
     ) -> tuple[bytes, ZnodeStat]:
-        result: tuple[bytes, ZnodeStat] = await self.call(lambda k: k.get_async(path, watch=watch), retry=retry)
+        result: tuple[bytes, ZnodeStat] = await self.call(
+            lambda k: k.get_async(path, watch=watch), retry=retry
+        )
         return result
 
     async def exists(

@@ -217,9 +217,9 @@ class ZooKeeperStateHandleStore(StateHandleStore[T], Generic[T]):
                 return False
             if not isinstance(e.error, NoNodeError):
                 raise
-        # 2. the payload, 3. the pointer
+        # 2. the payload (a failure propagates and leaves the entry marked for deletion), 3. the pointer
         if handle is not None:
-            await self._discard(handle)
+            await handle.discard_state()
         try:
             await self._client.fenced_commit(self._fencing, [Op.delete(path)])
         except TransactionError as e:
