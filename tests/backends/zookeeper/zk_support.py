@@ -15,6 +15,7 @@ from standby.backends.zookeeper import (
     ZooKeeperClientSettings,
     ZooKeeperLeaderElectionDriverFactory,
 )
+from standby.config import Configuration
 from standby.ha import (
     DefaultLeaderElectionService,
     LeaderContender,
@@ -235,3 +236,22 @@ class ElectionProcess:
     async def close(self) -> None:
         await self.stop_contending()
         await self.service.close()
+
+
+def make_configuration(
+    quorum: str, storage_dir: str, *, root: str = "/standby-tests", **extra: str
+) -> Configuration:
+    """A ``high-availability.type: zookeeper`` configuration with test timeouts and a fresh cluster id."""
+    values = {
+        "high-availability.type": "zookeeper",
+        "high-availability.zookeeper.quorum": quorum,
+        "high-availability.zookeeper.path.root": root,
+        "high-availability.cluster-id": f"/{uuid.uuid4().hex[:12]}",
+        "high-availability.storageDir": storage_dir,
+        "high-availability.zookeeper.client.session-timeout": "2 s",
+        "high-availability.zookeeper.client.connection-timeout": "2 s",
+        "high-availability.zookeeper.client.retry-wait": "50 ms",
+        "high-availability.zookeeper.client.max-retry-wait": "500 ms",
+    }
+    values.update(extra)
+    return Configuration(values)
