@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -255,3 +261,78 @@ def make_configuration(
     }
     values.update(extra)
     return Configuration(values)
+
+
+LEADER_PROCESS_SCRIPT = Path(__file__).with_name("leader_process.py")
+
+
+class LeaderProcess:
+    """A real child process running ``leader_process.py`` (a JobManager that contends for the dispatcher)."""
+
+    def __init__(self, config: Configuration, log_path: Path) -> None:
+        self.config = config
+        self.log_path = log_path
+        self.lines: list[str] = []
+        self._process: asyncio.subprocess.Process | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
+    async def start(self) -> LeaderProcess:
+        with self.log_path.open("ab") as log:
+            self._process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(LEADER_PROCESS_SCRIPT),
+                json.dumps(self.config.to_dict()),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log,
+            )
+        await self.expect("READY")
+        return self
+
+    async def expect(self, *prefixes: str, within: float = WAIT) -> str:
+        """The next output line starting with one of ``prefixes`` (earlier lines are kept in ``lines``)."""
+        assert self._process is not None and self._process.stdout is not None
+        deadline = time.monotonic() + within
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                raw = await asyncio.wait_for(self._process.stdout.readline(), max(remaining, 0.001))
+            except TimeoutError:
+                raise AssertionError(
+                    f"process {self.pid} printed no line starting with {prefixes} within {within}s; "
+                    f"output so far: {self.lines}; log: {self.log_path}"
+                ) from None
+            if not raw:
+                raise AssertionError(f"process {self.pid} ended; output: {self.lines}; log: {self.log_path}")
+            line = raw.decode().strip()
+            self.lines.append(line)
+            if line.startswith(prefixes):
+                return line
+
+    async def command(self, command: str, within: float = WAIT) -> str:
+        """Send ``command``; its result line (``OK``, ``FENCED`` or ``FAILED``)."""
+        assert self._process is not None and self._process.stdin is not None
+        self._process.stdin.write(f"{command}\n".encode())
+        await self._process.stdin.drain()
+        return await self.expect(f"OK {command}", f"FENCED {command}", f"FAILED {command}", within=within)
+
+    def send_signal(self, signum: int) -> None:
+        os.kill(self.pid, signum)
+
+    async def wait(self, within: float = WAIT) -> int:
+        assert self._process is not None
+        return await asyncio.wait_for(self._process.wait(), within)
+
+    async def kill(self) -> None:
+        """SIGKILL (after SIGCONT, in case it is paused) and reap."""
+        process = self._process
+        if process is None or process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGCONT)
+            process.kill()
+        await asyncio.wait_for(process.wait(), WAIT)

@@ -76,6 +76,7 @@ class ZooKeeperCheckpointIDCounter(CheckpointIDCounter):
                     raise
 
     async def get_and_increment(self) -> int:
+        self._check_leadership()
         for _ in range(_MAX_CAS_ATTEMPTS):
             self._check_connection_state()
             value, version = await self._read()
@@ -147,6 +148,10 @@ class ZooKeeperCheckpointIDCounter(CheckpointIDCounter):
         except TransactionError as e:
             if not isinstance(e.error, NodeExistsError):
                 raise
+
+    def _check_leadership(self) -> None:
+        if self._fencing is not None:
+            self._fencing.fencing_token()  # FencingError when this process knows it does not lead
 
     def _check_connection_state(self) -> None:
         # Flink: the counter refuses to hand out ids while the connection is not CONNECTED/RECONNECTED.

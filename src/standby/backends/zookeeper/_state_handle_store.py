@@ -116,6 +116,7 @@ class ZooKeeperStateHandleStore(StateHandleStore[T], Generic[T]):
 
     async def add_and_lock(self, name: str, state: T) -> RetrievableStateHandle[T]:
         path = self.path(name)
+        self._check_leadership()
         stat = await self._client.exists(path)
         if stat is not None:
             if stat.numChildren > 0:
@@ -154,10 +155,13 @@ class ZooKeeperStateHandleStore(StateHandleStore[T], Generic[T]):
 
     async def replace(self, name: str, expected_version: ResourceVersion, state: T) -> None:
         path = self.path(name)
+        self._check_leadership()
         stat = await self._client.exists(path)
         if stat is None or stat.numChildren == 0:
             raise StateHandleNotExistError(f"State handle {path} does not exist; cannot replace it.")
         if await self._client.exists(self._lock_path(path)) is None:
+            # Our lock is ephemeral: gone with our session, and so is our latch node if we were the leader.
+            await self._check_leadership_remotely()
             raise StateHandleStoreError(
                 f"State handle {path} may only be replaced by an instance holding a lock on it "
                 f"(lock {self._lock_path(path)} does not exist)."
@@ -202,6 +206,7 @@ class ZooKeeperStateHandleStore(StateHandleStore[T], Generic[T]):
 
     async def release_and_try_remove(self, name: str) -> bool:
         path = self.path(name)
+        self._check_leadership()
         handle: RetrievableStateHandle[T] | None = None
         try:
             handle = await self._read_handle_or_none(path)
@@ -308,6 +313,23 @@ class ZooKeeperStateHandleStore(StateHandleStore[T], Generic[T]):
             await self.release(child)
 
     # ------------------------------------------------------------------------------------------------ helpers
+
+    def _check_leadership(self) -> None:
+        """Refuse a write at once when this process knows it is not the leader (no payload is written)."""
+        if self._fencing is not None:
+            self._fencing.fencing_token()
+
+    async def _check_leadership_remotely(self) -> None:
+        """Raise ``FencingError`` if our latch node is gone (deposed, but not told yet)."""
+        if self._fencing is None:
+            return
+        path, version = self._fencing.fencing_token()
+        stat = await self._client.exists(path)
+        if stat is None or stat.version != version:
+            raise FencingError(
+                f"Write refused: the leader latch node {path} of this process is gone, so it is no longer the "
+                "leader. The new leader owns this data now."
+            )
 
     def _deserialize(self, path: str, data: bytes) -> RetrievableStateHandle[T]:
         try:
