@@ -6,11 +6,11 @@ import json
 import os
 
 import pytest
-from conftest import Cluster
-from fs_ha_testing import wait_until
 
 from standby.ha import CheckpointsCleaner, CompletedCheckpoint, ExecutionPlan, FencingError, JobID, JobStatus
 from standby.testing.store_contract import RecordingExecutionPlanListener, make_checkpoint
+
+from .fs_ha_testing import Cluster, wait_until
 
 
 async def test_a_standby_cannot_write(cluster: Cluster) -> None:
