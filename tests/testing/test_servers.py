@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import socketserver
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -72,7 +75,10 @@ class StateLog:
 
 
 def _client(hosts: str, timeout: float) -> tuple[KazooClient, StateLog]:
-    client = KazooClient(hosts=hosts, timeout=timeout)
+    # Reconnect attempts at most 0.25 s apart (kazoo's default backoff grows to seconds), so that tests notice
+    # a server that is back quickly.
+    reconnect = KazooRetry(max_tries=-1, delay=0.05, backoff=2, max_delay=0.25)
+    client = KazooClient(hosts=hosts, timeout=timeout, connection_retry=reconnect)
     log = StateLog()
     client.add_listener(log)
     client.start(timeout=WAIT)
@@ -122,6 +128,44 @@ def test_missing_etcd_reason_names_package_and_script(
     assert "scripts/install-test-servers" in reason
 
 
+def test_fixtures_skip_with_install_hint_when_server_missing(tmp_path: Path) -> None:
+    (tmp_path / "test_needs_etcd.py").write_text(
+        "import pytest\n"
+        "def test_fixture(etcd_server):\n"
+        "    raise AssertionError('must be skipped')\n"
+        "@pytest.mark.etcd\n"
+        "def test_marked():\n"
+        "    raise AssertionError('must be skipped')\n"
+    )
+    (tmp_path / "pytest.ini").write_text("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    env = {**os.environ, "STANDBY_ETCD": str(tmp_path / "no-such-etcd")}
+    plugin = "standby.testing.pytest_fixtures"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            plugin,
+            "-q",
+            "-rs",
+            "-p",
+            "no:cacheprovider",
+            "--strict-markers",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 skipped" in result.stdout
+    assert "warning" not in result.stdout
+    assert result.stdout.count("scripts/install-test-servers") == 2
+
+
 def test_free_port_is_bindable_and_never_repeats() -> None:
     ports = {free_port() for _ in range(20)}
     assert len(ports) == 20
@@ -144,8 +188,8 @@ def test_zookeeper_restart_keeps_data_and_sessions(
 ) -> None:
     with ZooKeeperServer(installation=zookeeper_installation, base_dir=tmp_path) as zk:
         assert zk.four_letter_word("ruok") == "imok"
-        assert zk.mode() == "standalone"
-        assert "zk_server_state\tstandalone" in zk.four_letter_word("mntr")
+        assert zk.mode() == "leader"  # a quorum of one, see ZooKeeperServer
+        assert "zk_server_state\tleader" in zk.four_letter_word("mntr")
         client, log = _client(zk.connect_string, timeout=SURVIVING_SESSION)
         try:
             session_id = client.client_id[0]
