@@ -14,10 +14,9 @@ from standby.backends.zookeeper import (
     ZooKeeperLeaderElectionDriverFactory,
 )
 from standby.ha import CorruptHaDataError, FencingError, HighAvailabilityError, JobStatus
-from standby.testing.pytest_fixtures import TcpProxyFactory
 from standby.testing.servers import ZooKeeperServer
 
-from .zk_support import ClientFactory, RecordingDriverListener, make_settings, wait_until
+from .zk_support import ClientFactory, ProxyFactory, RecordingDriverListener, make_settings, wait_until
 
 pytestmark = pytest.mark.zookeeper
 
@@ -109,7 +108,7 @@ async def test_only_the_leader_increments(
 
 
 async def test_refuses_ids_while_the_connection_is_suspended(
-    zookeeper_server: ZooKeeperServer, tcp_proxy: TcpProxyFactory, zk_clients: ClientFactory
+    zookeeper_server: ZooKeeperServer, tcp_proxy: ProxyFactory, zk_clients: ClientFactory
 ) -> None:
     proxy = tcp_proxy(zookeeper_server.host, zookeeper_server.port)
     client = await zk_clients(make_settings(proxy.endpoint, session_timeout=4.0))

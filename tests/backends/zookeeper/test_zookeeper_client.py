@@ -15,10 +15,9 @@ from standby.backends.zookeeper import (
     ZooKeeperClient,
     generate_zookeeper_path,
 )
-from standby.testing.pytest_fixtures import TcpProxyFactory
 from standby.testing.servers import ZooKeeperServer, expire_session
 
-from .zk_support import ClientFactory, make_settings, wait_until
+from .zk_support import ClientFactory, ProxyFactory, make_settings, wait_until
 
 pytestmark = pytest.mark.zookeeper
 
@@ -31,7 +30,7 @@ def test_generate_zookeeper_path() -> None:
 
 
 async def test_connection_states_reach_listeners_on_the_loop(
-    zookeeper_server: ZooKeeperServer, tcp_proxy: TcpProxyFactory, zk_clients: ClientFactory
+    zookeeper_server: ZooKeeperServer, tcp_proxy: ProxyFactory, zk_clients: ClientFactory
 ) -> None:
     proxy = tcp_proxy(zookeeper_server.host, zookeeper_server.port)
     client = await zk_clients(make_settings(proxy.endpoint, session_timeout=4.0))
@@ -55,7 +54,7 @@ async def test_connection_states_reach_listeners_on_the_loop(
 
 
 async def test_simulated_session_expiry_after_the_session_timeout(
-    zookeeper_server: ZooKeeperServer, tcp_proxy: TcpProxyFactory, zk_clients: ClientFactory
+    zookeeper_server: ZooKeeperServer, tcp_proxy: ProxyFactory, zk_clients: ClientFactory
 ) -> None:
     """No connection for the session timeout: LOST, although no server could say so (Curator's behaviour)."""
     proxy = tcp_proxy(zookeeper_server.host, zookeeper_server.port)

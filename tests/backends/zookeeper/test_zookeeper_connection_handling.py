@@ -22,11 +22,11 @@ from standby.backends.zookeeper import (
     encode_leader_information,
 )
 from standby.ha import LeaderInformation
-from standby.testing.pytest_fixtures import TcpProxyFactory
 from standby.testing.servers import ZooKeeperServer, expire_session
 
 from .zk_support import (
     ClientFactory,
+    ProxyFactory,
     RecordingDriverListener,
     RecordingRetrievalHandler,
     make_settings,
@@ -52,7 +52,7 @@ def events_of(listener: RecordingDriverListener) -> list[str]:
 
 
 async def test_lose_leadership_on_connection_suspended(
-    zookeeper_server: ZooKeeperServer, tcp_proxy: TcpProxyFactory, zk_clients: ClientFactory
+    zookeeper_server: ZooKeeperServer, tcp_proxy: ProxyFactory, zk_clients: ClientFactory
 ) -> None:
     proxy = tcp_proxy(zookeeper_server.host, zookeeper_server.port)
     client = await zk_clients(make_settings(proxy.endpoint, session_timeout=4.0))
@@ -93,7 +93,7 @@ async def test_lose_leadership_when_the_server_restarts(
 
 
 async def test_keep_leadership_on_suspended_connection_if_tolerated(
-    zookeeper_server: ZooKeeperServer, tcp_proxy: TcpProxyFactory, zk_clients: ClientFactory
+    zookeeper_server: ZooKeeperServer, tcp_proxy: ProxyFactory, zk_clients: ClientFactory
 ) -> None:
     proxy = tcp_proxy(zookeeper_server.host, zookeeper_server.port)
     client = await zk_clients(
@@ -119,7 +119,7 @@ async def test_keep_leadership_on_suspended_connection_if_tolerated(
 
 
 async def test_lose_leadership_on_lost_connection_if_tolerated(
-    zookeeper_server: ZooKeeperServer, tcp_proxy: TcpProxyFactory, zk_clients: ClientFactory
+    zookeeper_server: ZooKeeperServer, tcp_proxy: ProxyFactory, zk_clients: ClientFactory
 ) -> None:
     """A stalled link: SUSPENDED keeps leadership, but after the session timeout the session counts as LOST."""
     proxy = tcp_proxy(zookeeper_server.host, zookeeper_server.port)
@@ -166,7 +166,7 @@ async def test_session_expiry_revokes_and_rejoins(
 
 
 async def test_partitioned_leader_is_replaced(
-    zookeeper_server: ZooKeeperServer, tcp_proxy: TcpProxyFactory, zk_clients: ClientFactory
+    zookeeper_server: ZooKeeperServer, tcp_proxy: ProxyFactory, zk_clients: ClientFactory
 ) -> None:
     """The leader's link stalls: it steps down, the other contender takes over after the session timeout."""
     proxy = tcp_proxy(zookeeper_server.host, zookeeper_server.port)
@@ -223,7 +223,7 @@ async def write_leader(writer: ZooKeeperClient, component: str, info: LeaderInfo
 @pytest.mark.parametrize("policy", list(LeaderInformationClearancePolicy))
 async def test_suspension_without_leader_notifies_nothing(
     zookeeper_server: ZooKeeperServer,
-    tcp_proxy: TcpProxyFactory,
+    tcp_proxy: ProxyFactory,
     zk_clients: ClientFactory,
     policy: LeaderInformationClearancePolicy,
 ) -> None:
@@ -239,7 +239,7 @@ async def test_suspension_without_leader_notifies_nothing(
 
 
 async def test_suspended_connection_clears_leader_under_on_suspended_policy(
-    zookeeper_server: ZooKeeperServer, tcp_proxy: TcpProxyFactory, zk_clients: ClientFactory
+    zookeeper_server: ZooKeeperServer, tcp_proxy: ProxyFactory, zk_clients: ClientFactory
 ) -> None:
     proxy = tcp_proxy(zookeeper_server.host, zookeeper_server.port)
     settings = make_settings(proxy.endpoint, session_timeout=4.0)
@@ -261,7 +261,7 @@ async def test_suspended_connection_clears_leader_under_on_suspended_policy(
 
 
 async def test_suspended_connection_keeps_leader_under_on_lost_policy(
-    zookeeper_server: ZooKeeperServer, tcp_proxy: TcpProxyFactory, zk_clients: ClientFactory
+    zookeeper_server: ZooKeeperServer, tcp_proxy: ProxyFactory, zk_clients: ClientFactory
 ) -> None:
     proxy = tcp_proxy(zookeeper_server.host, zookeeper_server.port)
     settings = make_settings(proxy.endpoint, session_timeout=4.0)
@@ -288,7 +288,7 @@ async def test_suspended_connection_keeps_leader_under_on_lost_policy(
 @pytest.mark.parametrize("policy", list(LeaderInformationClearancePolicy))
 async def test_new_leader_written_during_outage_is_seen(
     zookeeper_server: ZooKeeperServer,
-    tcp_proxy: TcpProxyFactory,
+    tcp_proxy: ProxyFactory,
     zk_clients: ClientFactory,
     policy: LeaderInformationClearancePolicy,
 ) -> None:

@@ -24,10 +24,9 @@ from standby.ha import (
     StateHandleNotExistError,
     StateHandleStoreError,
 )
-from standby.testing.pytest_fixtures import TcpProxyFactory
 from standby.testing.servers import TcpProxy, ZooKeeperServer
 
-from .zk_support import ClientFactory, RecordingDriverListener, make_settings
+from .zk_support import ClientFactory, ProxyFactory, RecordingDriverListener, make_settings
 
 pytestmark = pytest.mark.zookeeper
 
@@ -107,7 +106,7 @@ async def test_add_failing_before_commit_discards_the_payload(
 
 
 async def test_add_with_unknown_outcome_keeps_the_payload(
-    zookeeper_server: ZooKeeperServer, tcp_proxy: TcpProxyFactory, zk_clients: ClientFactory, tmp_path: Path
+    zookeeper_server: ZooKeeperServer, tcp_proxy: ProxyFactory, zk_clients: ClientFactory, tmp_path: Path
 ) -> None:
     proxy = tcp_proxy(zookeeper_server.host, zookeeper_server.port)
     client = await zk_clients(make_settings(proxy.endpoint, session_timeout=10.0, connection_timeout=0.5))

@@ -32,6 +32,7 @@ from standby.ha import (
     LeaderRetrievalEventHandler,
     LeaderRetrievalListener,
 )
+from standby.testing.servers import TcpProxy
 
 #: Small timeouts keep the fault tests fast: a session expires 2 s after its connection died.
 SESSION_TIMEOUT = 2.0
@@ -336,3 +337,19 @@ class LeaderProcess:
             os.kill(process.pid, signal.SIGCONT)
             process.kill()
         await asyncio.wait_for(process.wait(), WAIT)
+
+
+class ProxyFactory:
+    """``factory(host, port)`` starts a :class:`TcpProxy`; ``close()`` closes them all."""
+
+    def __init__(self) -> None:
+        self.proxies: list[TcpProxy] = []
+
+    def __call__(self, host: str, port: int) -> TcpProxy:
+        proxy = TcpProxy(host, port)
+        self.proxies.append(proxy)
+        return proxy.start()
+
+    def close(self) -> None:
+        while self.proxies:
+            self.proxies.pop().close()
