@@ -1,0 +1,124 @@
+"""standby.ha: the HA services layer — interfaces, backend-neutral logic, and the services factory.
+
+Public names mirror Flink's (``runtime/leaderelection``, ``leaderretrieval``, ``highavailability``,
+``checkpoint``, ``jobmanager``); nothing here imports a backend.
+"""
+
+from ._blob_store import BlobStore as BlobStore
+from ._blob_store import VoidBlobStore as VoidBlobStore
+from ._checkpoint import INITIAL_CHECKPOINT_ID as INITIAL_CHECKPOINT_ID
+from ._checkpoint import INVALID_CHECKPOINT_ID as INVALID_CHECKPOINT_ID
+from ._checkpoint import CheckpointIDCounter as CheckpointIDCounter
+from ._checkpoint import CheckpointProperties as CheckpointProperties
+from ._checkpoint import CheckpointRecoveryFactory as CheckpointRecoveryFactory
+from ._checkpoint import CheckpointsCleaner as CheckpointsCleaner
+from ._checkpoint import CompletedCheckpoint as CompletedCheckpoint
+from ._checkpoint import CompletedCheckpointStore as CompletedCheckpointStore
+from ._checkpoint import PerJobCheckpointRecoveryFactory as PerJobCheckpointRecoveryFactory
+from ._checkpoint import StandaloneCheckpointIDCounter as StandaloneCheckpointIDCounter
+from ._checkpoint import StandaloneCheckpointRecoveryFactory as StandaloneCheckpointRecoveryFactory
+from ._checkpoint import StandaloneCompletedCheckpointStore as StandaloneCompletedCheckpointStore
+from ._checkpoint import subsume_checkpoints as subsume_checkpoints
+from ._checkpoints_cleaner import DefaultCheckpointsCleaner as DefaultCheckpointsCleaner
+from ._config_access import ha_storage_path as ha_storage_path
+from ._config_access import max_retained_checkpoints as max_retained_checkpoints
+from ._default_completed_checkpoint_store import (
+    DefaultCompletedCheckpointStore as DefaultCompletedCheckpointStore,
+)
+from ._default_completed_checkpoint_store import checkpoint_id_to_name as checkpoint_id_to_name
+from ._default_completed_checkpoint_store import name_to_checkpoint_id as name_to_checkpoint_id
+from ._default_completed_checkpoint_store import (
+    recover_completed_checkpoint_store as recover_completed_checkpoint_store,
+)
+from ._default_completed_checkpoint_store import (
+    retrieve_completed_checkpoints as retrieve_completed_checkpoints,
+)
+from ._default_execution_plan_store import DefaultExecutionPlanStore as DefaultExecutionPlanStore
+from ._default_execution_plan_store import ExecutionPlanStoreWatcher as ExecutionPlanStoreWatcher
+from ._default_execution_plan_store import NoOpExecutionPlanStoreWatcher as NoOpExecutionPlanStoreWatcher
+from ._default_leader_election_service import DefaultLeaderElection as DefaultLeaderElection
+from ._default_leader_election_service import DefaultLeaderElectionService as DefaultLeaderElectionService
+from ._embedded import EmbeddedHaServices as EmbeddedHaServices
+from ._embedded import EmbeddedHaServicesWithLeadershipControl as EmbeddedHaServicesWithLeadershipControl
+from ._embedded import EmbeddedLeaderService as EmbeddedLeaderService
+from ._errors import CheckpointStoreError as CheckpointStoreError
+from ._errors import CorruptHaDataError as CorruptHaDataError
+from ._errors import FencingError as FencingError
+from ._errors import HighAvailabilityError as HighAvailabilityError
+from ._errors import HighAvailabilityServicesShutDownError as HighAvailabilityServicesShutDownError
+from ._errors import LeaderElectionError as LeaderElectionError
+from ._errors import LeaderRetrievalError as LeaderRetrievalError
+from ._errors import LeadershipLostError as LeadershipLostError
+from ._errors import PossibleInconsistentStateError as PossibleInconsistentStateError
+from ._errors import StateHandleAlreadyExistError as StateHandleAlreadyExistError
+from ._errors import StateHandleNotExistError as StateHandleNotExistError
+from ._errors import StateHandleStoreError as StateHandleStoreError
+from ._errors import UnknownHighAvailabilityTypeError as UnknownHighAvailabilityTypeError
+from ._event_executor import EventExecutor as EventExecutor
+from ._event_executor import ManualEventExecutor as ManualEventExecutor
+from ._event_executor import SerialEventExecutor as SerialEventExecutor
+from ._execution_plan import ExecutionPlan as ExecutionPlan
+from ._execution_plan import ExecutionPlanListener as ExecutionPlanListener
+from ._execution_plan import ExecutionPlanStore as ExecutionPlanStore
+from ._execution_plan import StandaloneExecutionPlanStore as StandaloneExecutionPlanStore
+from ._factory import BUILTIN_BACKENDS as BUILTIN_BACKENDS
+from ._factory import VALID_TYPES as VALID_TYPES
+from ._factory import HighAvailabilityServicesFactory as HighAvailabilityServicesFactory
+from ._factory import create_high_availability_services as create_high_availability_services
+from ._factory import high_availability_type as high_availability_type
+from ._factory import rest_address as rest_address
+from ._factory import rpc_address as rpc_address
+from ._file_system_blob_store import BlobStoreError as BlobStoreError
+from ._file_system_blob_store import FileSystemBlobStore as FileSystemBlobStore
+from ._file_system_blob_store import create_blob_store_from_config as create_blob_store_from_config
+from ._file_system_job_result_store import FileSystemJobResultStore as FileSystemJobResultStore
+from ._file_system_job_result_store import JavaSerializedValue as JavaSerializedValue
+from ._file_system_job_result_store import JobResultStoreError as JobResultStoreError
+from ._file_system_job_result_store import decode_job_result_entry as decode_job_result_entry
+from ._file_system_job_result_store import encode_job_result_entry as encode_job_result_entry
+from ._job_result_store import EmbeddedJobResultStore as EmbeddedJobResultStore
+from ._job_result_store import FailureCause as FailureCause
+from ._job_result_store import JobResult as JobResult
+from ._job_result_store import JobResultEntry as JobResultEntry
+from ._job_result_store import JobResultEntryExistsError as JobResultEntryExistsError
+from ._job_result_store import JobResultStore as JobResultStore
+from ._job_result_store import NoSuchJobResultError as NoSuchJobResultError
+from ._leader_election import FatalErrorHandler as FatalErrorHandler
+from ._leader_election import LeaderContender as LeaderContender
+from ._leader_election import LeaderElection as LeaderElection
+from ._leader_election import LeaderElectionDriver as LeaderElectionDriver
+from ._leader_election import LeaderElectionDriverFactory as LeaderElectionDriverFactory
+from ._leader_election import LeaderElectionDriverListener as LeaderElectionDriverListener
+from ._leader_election import LeaderElectionService as LeaderElectionService
+from ._leader_election import LoggingFatalErrorHandler as LoggingFatalErrorHandler
+from ._leader_information import LeaderInformation as LeaderInformation
+from ._leader_information import LeaderInformationRegister as LeaderInformationRegister
+from ._leader_retrieval import DefaultLeaderRetrievalService as DefaultLeaderRetrievalService
+from ._leader_retrieval import LeaderRetrievalDriver as LeaderRetrievalDriver
+from ._leader_retrieval import LeaderRetrievalDriverFactory as LeaderRetrievalDriverFactory
+from ._leader_retrieval import LeaderRetrievalEventHandler as LeaderRetrievalEventHandler
+from ._leader_retrieval import LeaderRetrievalListener as LeaderRetrievalListener
+from ._leader_retrieval import LeaderRetrievalService as LeaderRetrievalService
+from ._services import DEFAULT_LEADER_ID as DEFAULT_LEADER_ID
+from ._services import DISPATCHER_COMPONENT as DISPATCHER_COMPONENT
+from ._services import RESOURCE_MANAGER_COMPONENT as RESOURCE_MANAGER_COMPONENT
+from ._services import REST_SERVER_COMPONENT as REST_SERVER_COMPONENT
+from ._services import AbstractHaServices as AbstractHaServices
+from ._services import HighAvailabilityServices as HighAvailabilityServices
+from ._services import job_manager_component as job_manager_component
+from ._standalone import AbstractNonHaServices as AbstractNonHaServices
+from ._standalone import StandaloneHaServices as StandaloneHaServices
+from ._standalone import StandaloneLeaderElection as StandaloneLeaderElection
+from ._standalone import StandaloneLeaderRetrievalService as StandaloneLeaderRetrievalService
+from ._state_handle_store import ResourceVersion as ResourceVersion
+from ._state_handle_store import RetrievableStateHandle as RetrievableStateHandle
+from ._state_handle_store import RetrievableStateStorageHelper as RetrievableStateStorageHelper
+from ._state_handle_store import StateHandleStore as StateHandleStore
+from ._storage_helper import COMPLETED_CHECKPOINT_PREFIX as COMPLETED_CHECKPOINT_PREFIX
+from ._storage_helper import EXECUTION_PLAN_PREFIX as EXECUTION_PLAN_PREFIX
+from ._storage_helper import FileStateHandle as FileStateHandle
+from ._storage_helper import FileSystemStateStorageHelper as FileSystemStateStorageHelper
+from ._types import DEFAULT_JOB_ID as DEFAULT_JOB_ID
+from ._types import ApplicationStatus as ApplicationStatus
+from ._types import JobID as JobID
+from ._types import JobStatus as JobStatus
