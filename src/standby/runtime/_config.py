@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from standby.config import Configuration, ConfigurationError
+from standby.config import Configuration, ConfigurationError, options
+from standby.ha import high_availability_type
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 _UNITS = {
@@ -43,10 +44,9 @@ _INT_MAX = 2**31 - 1
 
 
 def raw(conf: Configuration, key: str, *deprecated: str) -> Any:
-    """The raw value under ``key`` (or the first deprecated key that is set), or None."""
-    getter = getattr(conf, "get_raw", None)
+    """The raw value under ``key`` (or the first deprecated key that is set), or None (keys not in the registry)."""
     for k in (key, *deprecated):
-        value = getter(k) if getter is not None else getattr(conf, "_values", {}).get(k)
+        value = conf.get_raw(k)
         if value is not None:
             return value
     return None
@@ -141,14 +141,13 @@ def parse_port(value: str, key: str) -> int:
 
 @dataclass(frozen=True)
 class RestartStrategySettings:
-    kind: str  # "fixed-delay" | "exponential-delay" | "failure-rate" | "none"
+    kind: str  # "fixed-delay" | "exponential-delay" | "none"
     attempts: int
     delay_s: float
     max_delay_s: float
     multiplier: float
     jitter: float
     reset_threshold_s: float
-    failure_rate_interval_s: float
 
 
 @dataclass(frozen=True)
@@ -195,80 +194,66 @@ class RuntimeSettings:
 
     @staticmethod
     def from_configuration(conf: Configuration) -> RuntimeSettings:
-        ha_type = (
-            to_str(conf, "high-availability.type", "none", "high-availability", "recovery.mode") or "none"
-        )
-        ha_type = ha_type.lower()
-        is_ha = ha_type not in ("none", "standalone")
-        if is_ha:
-            rpc_port_spec = (
-                to_str(conf, "high-availability.jobmanager.port", "0", "recovery.jobmanager.port") or "0"
+        ha_type = high_availability_type(conf)
+        if ha_type != "none":
+            rpc_port = parse_port(
+                conf.get(options.HA_JOB_MANAGER_PORT_RANGE), options.HA_JOB_MANAGER_PORT_RANGE.key
             )
-            rpc_port = parse_port(rpc_port_spec, "high-availability.jobmanager.port")
         else:
-            rpc_port = to_int(conf, "jobmanager.rpc.port", 6123)
-            if not 0 <= rpc_port < 65536:
-                raise ConfigurationError(
-                    f"Invalid value {rpc_port!r} for 'jobmanager.rpc.port': expected a port between 0 and 65535"
-                )
-        rest_port = to_int(conf, "rest.port", 8081)
-        bind_port_spec = to_str(conf, "rest.bind-port", None)
-        rest_bind_port = parse_port(bind_port_spec, "rest.bind-port") if bind_port_spec else rest_port
-        heartbeat_interval = to_seconds(conf, "heartbeat.interval", 10.0)
-        heartbeat_timeout = to_seconds(conf, "heartbeat.timeout", 50.0)
-        if heartbeat_interval <= 0 or heartbeat_timeout <= heartbeat_interval:
+            rpc_port = conf.get(options.JOB_MANAGER_RPC_PORT)
+        bind_port_spec = conf.get(options.REST_BIND_PORT)
+        rest_port = (
+            parse_port(bind_port_spec, options.REST_BIND_PORT.key)
+            if bind_port_spec
+            else conf.get(options.REST_PORT)
+        )
+        heartbeat_interval = conf.get(options.HEARTBEAT_INTERVAL).total_seconds()
+        heartbeat_timeout = conf.get(options.HEARTBEAT_TIMEOUT).total_seconds()
+        if heartbeat_timeout <= heartbeat_interval:
             raise ConfigurationError(
                 f"Invalid heartbeat settings: 'heartbeat.timeout' ({heartbeat_timeout} s) must be larger than "
-                f"'heartbeat.interval' ({heartbeat_interval} s), and the interval positive"
+                f"'heartbeat.interval' ({heartbeat_interval} s)"
             )
-        checkpoint_interval = to_duration(
-            conf, "execution.checkpointing.interval", None, "execution.checkpointing.interval"
-        )
-        if checkpoint_interval is not None and checkpoint_interval <= 0:
-            checkpoint_interval = None
-        slots = to_int(conf, "taskmanager.numberOfTaskSlots", 1)
-        if slots < 1:
-            raise ConfigurationError(
-                f"Invalid value {slots!r} for 'taskmanager.numberOfTaskSlots': expected at least 1"
-            )
+        interval = conf.get(options.CHECKPOINTING_INTERVAL)
+        checkpoint_interval = interval.total_seconds() if interval is not None else None
+        threshold = conf.get(options.HEARTBEAT_RPC_FAILURE_THRESHOLD)
         return RuntimeSettings(
-            jobmanager_host=to_str(conf, "jobmanager.rpc.address", "localhost") or "localhost",
-            jobmanager_bind_host=to_str(conf, "jobmanager.bind-host", "127.0.0.1") or "127.0.0.1",
+            jobmanager_host=conf.get(options.JOB_MANAGER_RPC_ADDRESS),
+            jobmanager_bind_host=conf.get(options.JOB_MANAGER_BIND_HOST),
             jobmanager_rpc_port=rpc_port,
-            rest_address=to_str(conf, "rest.address", "localhost") or "localhost",
-            rest_bind_address=to_str(conf, "rest.bind-address", "127.0.0.1") or "127.0.0.1",
-            rest_port=rest_bind_port,
-            taskmanager_host=to_str(conf, "taskmanager.host", "127.0.0.1") or "127.0.0.1",
+            rest_address=conf.get(options.REST_ADDRESS),
+            rest_bind_address=conf.get(options.REST_BIND_ADDRESS),
+            rest_port=rest_port,
+            taskmanager_host=conf.get(options.TASK_MANAGER_HOST) or "127.0.0.1",
             taskmanager_bind_host=to_str(conf, "taskmanager.bind-host", "127.0.0.1") or "127.0.0.1",
             taskmanager_rpc_port=parse_port(
                 to_str(conf, "taskmanager.rpc.port", "0") or "0", "taskmanager.rpc.port"
             ),
-            num_task_slots=slots,
-            max_content_length=to_int(conf, "rest.server.max-content-length", 104_857_600),
+            num_task_slots=conf.get(options.TASK_MANAGER_NUM_TASK_SLOTS),
+            max_content_length=conf.get(options.REST_SERVER_MAX_CONTENT_LENGTH),
             auth_token=_auth_token(conf),
             rpc_timeout_s=to_seconds(conf, "pekko.ask.timeout", 10.0, "akka.ask.timeout"),
             heartbeat_interval_s=heartbeat_interval,
             heartbeat_timeout_s=heartbeat_timeout,
-            heartbeat_rpc_failure_threshold=max(1, to_int(conf, "heartbeat.rpc-failure-threshold", 2)),
+            # -1 disables the fast detection: only the timeout counts
+            heartbeat_rpc_failure_threshold=threshold if threshold > 0 else _INT_MAX,
             slot_request_timeout_s=to_seconds(conf, "slot.request.timeout", 300.0),
             restart=_restart_strategy(conf, checkpoint_interval is not None),
             cleanup=_cleanup_strategy(conf),
             checkpoint_interval_s=checkpoint_interval,
             checkpoint_timeout_s=to_seconds(conf, "execution.checkpointing.timeout", 600.0),
-            checkpoints_retained=max(
-                1, to_int(conf, "execution.checkpointing.num-retained", 1, "state.checkpoints.num-retained")
-            ),
+            checkpoints_retained=conf.get(options.CHECKPOINTS_NUM_RETAINED),
             checkpoint_dir=_checkpoint_dir(conf),
-            default_parallelism=max(1, to_int(conf, "parallelism.default", 1)),
+            default_parallelism=conf.get(options.PARALLELISM_DEFAULT),
             ha_type=ha_type,
         )
 
 
 def _auth_token(conf: Configuration) -> str | None:
-    token = to_str(conf, "security.auth.token", None)
+    token = conf.get(options.SECURITY_AUTH_TOKEN)
     if token:
         return token
-    token_file = to_str(conf, "security.auth.token-file", None)
+    token_file = conf.get(options.SECURITY_AUTH_TOKEN_FILE)
     if not token_file:
         return None
     try:
@@ -286,36 +271,21 @@ def _auth_token(conf: Configuration) -> str | None:
 
 
 def _restart_strategy(conf: Configuration, checkpointing: bool) -> RestartStrategySettings:
-    # Flink: without an explicit strategy, checkpointing implies exponential-delay, otherwise no restarts.
-    default_kind = "exponential-delay" if checkpointing else "none"
-    kind = (to_str(conf, "restart-strategy.type", None, "restart-strategy") or default_kind).lower()
-    aliases = {
-        "fixeddelay": "fixed-delay",
-        "fixed-delay": "fixed-delay",
-        "exponentialdelay": "exponential-delay",
-        "exponential-delay": "exponential-delay",
-        "failurerate": "failure-rate",
-        "failure-rate": "failure-rate",
-        "none": "none",
-        "off": "none",
-        "disable": "none",
-    }
-    if kind not in aliases:
-        raise ConfigurationError(
-            f"Invalid value {kind!r} for 'restart-strategy.type': expected fixed-delay, exponential-delay, "
-            "failure-rate or none"
-        )
-    kind = aliases[kind]
+    # Flink 1.19+: without an explicit strategy, checkpointing implies exponential-delay, otherwise no restarts.
+    configured = conf.get(options.RESTART_STRATEGY_TYPE)
+    kind = (
+        (configured or ("exponential-delay" if checkpointing else "none")).lower().replace("delay", "-delay")
+    )
+    kind = kind.replace("--", "-")
     if kind == "fixed-delay":
         return RestartStrategySettings(
             kind,
-            attempts=to_int(conf, "restart-strategy.fixed-delay.attempts", 1),
-            delay_s=to_seconds(conf, "restart-strategy.fixed-delay.delay", 1.0),
+            attempts=conf.get(options.RESTART_STRATEGY_FIXED_DELAY_ATTEMPTS),
+            delay_s=conf.get(options.RESTART_STRATEGY_FIXED_DELAY_DELAY).total_seconds(),
             max_delay_s=0.0,
             multiplier=1.0,
             jitter=0.0,
             reset_threshold_s=0.0,
-            failure_rate_interval_s=0.0,
         )
     if kind == "exponential-delay":
         return RestartStrategySettings(
@@ -330,125 +300,50 @@ def _restart_strategy(conf: Configuration, checkpointing: bool) -> RestartStrate
             reset_threshold_s=to_seconds(
                 conf, "restart-strategy.exponential-delay.reset-backoff-threshold", 3600.0
             ),
-            failure_rate_interval_s=0.0,
         )
-    if kind == "failure-rate":
-        return RestartStrategySettings(
-            kind,
-            attempts=to_int(conf, "restart-strategy.failure-rate.max-failures-per-interval", 1),
-            delay_s=to_seconds(conf, "restart-strategy.failure-rate.delay", 1.0),
-            max_delay_s=0.0,
-            multiplier=1.0,
-            jitter=0.0,
-            reset_threshold_s=0.0,
-            failure_rate_interval_s=to_seconds(
-                conf, "restart-strategy.failure-rate.failure-rate-interval", 60.0
-            ),
-        )
-    return RestartStrategySettings("none", 0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0)
+    return RestartStrategySettings("none", 0, 0.0, 0.0, 1.0, 0.0, 0.0)
 
 
 def _cleanup_strategy(conf: Configuration) -> CleanupStrategySettings:
-    kind = (to_str(conf, "cleanup-strategy.type", None, "cleanup-strategy") or "exponential-delay").lower()
+    kind = conf.get(options.CLEANUP_STRATEGY_TYPE).lower()
     if kind in ("none", "disable", "off"):
         return CleanupStrategySettings("none", 1, 0.0, 0.0)
     if kind in ("fixed-delay", "fixeddelay"):
         return CleanupStrategySettings(
             "fixed-delay",
-            attempts=to_int(conf, "cleanup-strategy.fixed-delay.attempts", _INT_MAX),
-            delay_s=to_seconds(conf, "cleanup-strategy.fixed-delay.delay", 60.0),
+            attempts=conf.get(options.CLEANUP_STRATEGY_FIXED_DELAY_ATTEMPTS),
+            delay_s=conf.get(options.CLEANUP_STRATEGY_FIXED_DELAY_DELAY).total_seconds(),
             max_delay_s=0.0,
         )
-    if kind in ("exponential-delay", "exponentialdelay"):
-        return CleanupStrategySettings(
-            "exponential-delay",
-            attempts=to_int(conf, "cleanup-strategy.exponential-delay.attempts", _INT_MAX),
-            delay_s=to_seconds(conf, "cleanup-strategy.exponential-delay.initial-backoff", 1.0),
-            max_delay_s=to_seconds(conf, "cleanup-strategy.exponential-delay.max-backoff", 3600.0),
-        )
-    raise ConfigurationError(
-        f"Invalid value {kind!r} for 'cleanup-strategy.type': expected exponential-delay, fixed-delay or none"
+    return CleanupStrategySettings(
+        "exponential-delay",
+        attempts=conf.get(options.CLEANUP_STRATEGY_EXPONENTIAL_DELAY_ATTEMPTS),
+        delay_s=conf.get(options.CLEANUP_STRATEGY_EXPONENTIAL_DELAY_INITIAL_BACKOFF).total_seconds(),
+        max_delay_s=conf.get(options.CLEANUP_STRATEGY_EXPONENTIAL_DELAY_MAX_BACKOFF).total_seconds(),
     )
 
 
 def _checkpoint_dir(conf: Configuration) -> str:
-    configured = to_str(conf, "execution.checkpointing.dir", None, "state.checkpoints.dir")
+    configured = conf.get(options.CHECKPOINTS_DIRECTORY)
     if configured:
         return configured.rstrip("/")
-    storage_dir = to_str(conf, "high-availability.storageDir", None, "high-availability.zookeeper.storageDir")
+    storage_dir = conf.get(options.HA_STORAGE_DIR)
     if storage_dir:
         return f"{storage_dir.rstrip('/')}/checkpoints"
     # Not shared between processes: only good for a single JobManager without HA.
     return os.path.join(tempfile.gettempdir(), "standby-checkpoints")
 
 
-_SENSITIVE = (
-    "password",
-    "secret",
-    "token",
-    "apikey",
-    "api-key",
-    "auth-params",
-    "authorization",
-    "jaas.config",
-)
-
-
 def display_items(conf: Configuration) -> dict[str, str]:
     """All configured keys with secrets masked (for ``GET /jobmanager/config`` and logs)."""
-    to_display = getattr(conf, "to_display_dict", None)
-    if callable(to_display):
-        return {str(k): str(v) for k, v in to_display().items()}
-    values: dict[str, Any] = dict(getattr(conf, "_values", {}))
-    return {
-        str(k): ("******" if any(p in str(k).lower() for p in _SENSITIVE) else str(v))
-        for k, v in values.items()
-    }
+    return {str(k): str(v) for k, v in conf.to_display_dict().items()}
 
 
 def load_configuration(path: str | None, dynamic: list[str]) -> Configuration:
-    """``Configuration.load(path, dynamic=...)`` (YAML file, then ``-D key=value`` overrides)."""
-    loader = getattr(Configuration, "load", None)
-    if callable(loader):
-        loaded = loader(path, dynamic=dynamic)
-        assert isinstance(loaded, Configuration)
-        return loaded
-    # fallback for the minimal configuration module: flat or nested YAML, then the overrides
-    import yaml
-
-    values: dict[str, Any] = {}
-    if path:
-        try:
-            with open(path, encoding="utf-8") as f:
-                data = yaml.safe_load(f) or {}
-        except OSError as e:
-            raise ConfigurationError(f"Cannot read configuration file '{path}': {e}") from None
-        except yaml.YAMLError as e:
-            raise ConfigurationError(f"Invalid YAML in configuration file '{path}': {e}") from None
-        if not isinstance(data, dict):
-            raise ConfigurationError(f"Configuration file '{path}' must contain a YAML mapping")
-
-        def flatten(d: dict[Any, Any], prefix: str) -> None:
-            for k, v in d.items():
-                key = f"{prefix}.{k}" if prefix else str(k)
-                if isinstance(v, dict):
-                    flatten(v, key)
-                elif v is not None:
-                    values[key] = v
-
-        flatten(data, "")
-    for item in dynamic:
-        text = item[2:] if item.startswith("-D") else item
-        key, sep, value = text.partition("=")
-        if not sep or not key.strip():
-            raise ConfigurationError(f"Invalid dynamic property {item!r}: expected key=value")
-        values[key.strip()] = value.strip()
-    return Configuration(values)
+    """``Configuration.load(path, dynamic=...)``: the YAML file, then ``-D key=value`` overrides."""
+    return Configuration.load(path, dynamic=dynamic)
 
 
 def dynamic_properties(conf: Configuration) -> list[str]:
-    """The configuration as ``key=value`` strings (to start another process with the same settings)."""
-    to_dynamic = getattr(conf, "to_dynamic_properties", None)
-    if callable(to_dynamic):
-        return [str(x) for x in to_dynamic()]
-    return [f"{k}={v}" for k, v in dict(getattr(conf, "_values", {})).items()]
+    """The configuration as ``-Dkey=value`` arguments (to start another process with the same settings)."""
+    return conf.to_dynamic_properties()

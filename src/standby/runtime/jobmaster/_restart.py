@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections import deque
 from collections.abc import Callable
 
 from .._config import RestartStrategySettings
@@ -19,7 +18,6 @@ class RestartStrategy:
         self._s = settings
         self._clock = clock
         self._failures = 0
-        self._failure_times: deque[float] = deque()
         self._backoff = settings.delay_s
         self._last_failure: float | None = None
 
@@ -30,8 +28,6 @@ class RestartStrategy:
             return f"fixed-delay (attempts {s.attempts}, delay {s.delay_s} s)"
         if s.kind == "exponential-delay":
             return f"exponential-delay (initial {s.delay_s} s, max {s.max_delay_s} s)"
-        if s.kind == "failure-rate":
-            return f"failure-rate ({s.attempts} per {s.failure_rate_interval_s} s)"
         return "none"
 
     def next_delay(self) -> float | None:
@@ -43,11 +39,6 @@ class RestartStrategy:
         if s.kind == "fixed-delay":
             self._failures += 1
             return s.delay_s if self._failures <= s.attempts else None
-        if s.kind == "failure-rate":
-            self._failure_times.append(now)
-            while self._failure_times and now - self._failure_times[0] > s.failure_rate_interval_s:
-                self._failure_times.popleft()
-            return s.delay_s if len(self._failure_times) <= s.attempts else None
         # exponential-delay: back off, reset after a quiet period
         if self._last_failure is not None and now - self._last_failure > s.reset_threshold_s:
             self._backoff = s.delay_s
