@@ -42,7 +42,8 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", "-c", help="YAML configuration file (Flink key names).", show_default=False)
+    Path | None,
+    typer.Option("--config", "-c", help="YAML configuration file (Flink key names).", show_default=False),
 ]
 DynamicOpt = Annotated[
     list[str] | None,
@@ -50,7 +51,12 @@ DynamicOpt = Annotated[
 ]
 AddressOpt = Annotated[
     str | None,
-    typer.Option("--address", "-a", help="REST URL of a JobManager (default: found by leader retrieval).", show_default=False),
+    typer.Option(
+        "--address",
+        "-a",
+        help="REST URL of a JobManager (default: found by leader retrieval).",
+        show_default=False,
+    ),
 ]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging and full tracebacks.")]
 
@@ -177,7 +183,9 @@ def _result_table(accumulators: dict[str, Any], limit: int = 30) -> Table:
 @app.command()
 def run(
     target: Annotated[str, typer.Argument(help="Job file, optionally with the Task class: FILE[:ClassName]")],
-    parallelism: Annotated[int | None, typer.Option("--parallelism", "-p", min=1, help="Subtasks to run.")] = None,
+    parallelism: Annotated[
+        int | None, typer.Option("--parallelism", "-p", min=1, help="Subtasks to run.")
+    ] = None,
     detached: Annotated[bool, typer.Option("--detached", "-d", help="Print the job id and return.")] = False,
     arg: Annotated[list[str] | None, typer.Option("--arg", help="Argument for the job (repeatable).")] = None,
     name: Annotated[str | None, typer.Option("--name", help="Job name.")] = None,
@@ -246,7 +254,9 @@ def run(
                     out.print(_result_table(accumulators))
                 cause = execution.get("failure-cause")
                 if cause:
-                    err.print(f"[red]failure:[/red] {cause.get('stack-trace', '').splitlines()[0]}", highlight=False)
+                    err.print(
+                        f"[red]failure:[/red] {cause.get('stack-trace', '').splitlines()[0]}", highlight=False
+                    )
             return 0 if status == "SUCCEEDED" else 1
 
     raise typer.Exit(_run(go))
@@ -335,7 +345,11 @@ def shutdown_cluster(
 async def collect_status(client: ClusterClient) -> dict[str, Any]:
     """Leaders, JobManagers, TaskManagers, jobs and their latest checkpoints, from the REST leader."""
     leaders = await client.request("GET", "/cluster/leaders")
-    status: dict[str, Any] = {"rest": client.url, "leaders": leaders.get("leaders", {}), "jobLeaders": leaders.get("jobs", {})}
+    status: dict[str, Any] = {
+        "rest": client.url,
+        "leaders": leaders.get("leaders", {}),
+        "jobLeaders": leaders.get("jobs", {}),
+    }
     status["jobmanagers"] = (await client.request("GET", "/jobmanagers"))["jobmanagers"]
     status["taskmanagers"] = (await client.request("GET", "/taskmanagers"))["taskmanagers"]
     jobs = (await client.request("GET", "/jobs/overview"))["jobs"]
@@ -361,20 +375,31 @@ def render_status(status: dict[str, Any]) -> list[Table]:
     for component, info in status["leaders"].items():
         leaders.add_row(component, str(info.get("address") or "-"), str(info.get("sessionId") or "-"))
     for job_id, info in status.get("jobLeaders", {}).items():
-        leaders.add_row(f"job-{job_id[:8]}…", str(info.get("address") or "-"), str(info.get("sessionId") or "-"))
+        leaders.add_row(
+            f"job-{job_id[:8]}…", str(info.get("address") or "-"), str(info.get("sessionId") or "-")
+        )
     dispatcher_rest = status["rest"]
     jms = Table(title="JobManagers", show_header=True)
     for column in ("id", "pid", "REST", "role", "alive"):
         jms.add_column(column)
     for jm in status["jobmanagers"]:
-        role = "leader" if jm.get("restAddress", "").rstrip("/") == (dispatcher_rest or "").rstrip("/") else "standby"
-        jms.add_row(jm["id"], str(jm.get("pid")), jm.get("restAddress", "-"), role, "yes" if jm.get("alive") else "no")
+        role = (
+            "leader"
+            if jm.get("restAddress", "").rstrip("/") == (dispatcher_rest or "").rstrip("/")
+            else "standby"
+        )
+        jms.add_row(
+            jm["id"], str(jm.get("pid")), jm.get("restAddress", "-"), role, "yes" if jm.get("alive") else "no"
+        )
     tms = Table(title="TaskManagers", show_header=True)
     for column in ("id", "pid", "slots", "free", "last heartbeat"):
         tms.add_column(column)
     for tm in status["taskmanagers"]:
         tms.add_row(
-            tm["id"], str(tm.get("pid")), str(tm.get("slotsNumber")), str(tm.get("freeSlots")),
+            tm["id"],
+            str(tm.get("pid")),
+            str(tm.get("slotsNumber")),
+            str(tm.get("freeSlots")),
             f"{tm.get('timeSinceLastHeartbeat', 0) / 1000:.1f}s ago",
         )
     jobs = Table(title="Jobs", show_header=True)
@@ -383,8 +408,13 @@ def render_status(status: dict[str, Any]) -> list[Table]:
     for job in status["jobs"]:
         cp = job.get("checkpoints") or {}
         jobs.add_row(
-            job["jid"], str(job.get("name")), str(job.get("state")), str(job.get("restarts", 0)),
-            str(cp.get("completed", "-")), str(cp.get("latest") or "-"), str(cp.get("restored") or "-"),
+            job["jid"],
+            str(job.get("name")),
+            str(job.get("state")),
+            str(job.get("restarts", 0)),
+            str(cp.get("completed", "-")),
+            str(cp.get("latest") or "-"),
+            str(cp.get("restored") or "-"),
         )
     return [leaders, jms, tms, jobs]
 
@@ -417,11 +447,16 @@ def status(
 @app.command()
 def demo(
     backend: Annotated[
-        str, typer.Option("--backend", help="HA backend: filesystem (default, no service needed), zookeeper, etcd.")
+        str,
+        typer.Option(
+            "--backend", help="HA backend: filesystem (default, no service needed), zookeeper, etcd."
+        ),
     ] = "filesystem",
     failovers: Annotated[int, typer.Option("--failovers", min=0, max=5, help="Leaders to SIGKILL.")] = 2,
     count: Annotated[int, typer.Option("--count", min=10, help="Numbers the counter job counts.")] = 3000,
-    keep: Annotated[bool, typer.Option("--keep", help="Keep the temporary directory (logs, HA data).")] = False,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Keep the temporary directory (logs, HA data).")
+    ] = False,
     config: ConfigOpt = None,
     dynamic: DynamicOpt = None,
     verbose: VerboseOpt = False,

@@ -11,7 +11,12 @@ from typing import Any
 import httpx
 
 from standby.config import Configuration, options
-from standby.ha import HighAvailabilityServices, create_high_availability_services, high_availability_type, rest_address
+from standby.ha import (
+    HighAvailabilityServices,
+    create_high_availability_services,
+    high_availability_type,
+    rest_address,
+)
 from standby.runtime._config import RuntimeSettings
 from standby.runtime._util import LeaderTracker
 
@@ -32,7 +37,9 @@ class ClusterClient:
         self._settings = RuntimeSettings.from_configuration(configuration)
         self._services: HighAvailabilityServices | None = None
         self._tracker: LeaderTracker | None = None
-        headers = {"Authorization": f"Bearer {self._settings.auth_token}"} if self._settings.auth_token else {}
+        headers = (
+            {"Authorization": f"Bearer {self._settings.auth_token}"} if self._settings.auth_token else {}
+        )
         self._http = httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(30.0))
         self.url: str | None = None
 
