@@ -211,6 +211,12 @@ class Dispatcher(FencedRpcEndpoint):
         if future.cancelled():
             return
         outcome = future.result()
+        # the runner's election goes first (its job-<id> leader information is removed); the terminal result is
+        # already in the JobResultStore at this point (Flink: JobManagerRunnerRegistry local cleanup)
+        try:
+            await runner.close()
+        except Exception as e:
+            _log.warning("Closing the runner of job %s failed: %s", job_id, e)
         if outcome.already_done:
             dirty = next(
                 (r for r in await self._s.job_result_store.get_dirty_results() if r.job_id == job_id), None
