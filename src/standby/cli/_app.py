@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from standby.config import Configuration, ConfigurationError
-from standby.runtime import JobFileError, JobManagerProcess, TaskManagerProcess, find_task_class
+from standby.runtime import JobFileError, find_task_class
 from standby.runtime._config import load_configuration
 
 from ._client import CliError, ClusterClient
@@ -110,7 +110,7 @@ def _load(config: Path | None, dynamic: list[str] | None, verbose: bool) -> Conf
 # ---------------------------------------------------------------------------------------------- processes
 
 
-async def _serve(process: JobManagerProcess | TaskManagerProcess) -> int:
+async def _serve(process: Any) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         # graceful: close the elections so that a standby takes over at once
@@ -119,19 +119,19 @@ async def _serve(process: JobManagerProcess | TaskManagerProcess) -> int:
         await process.start()
         await process.shutdown_requested.wait()
     finally:
-        if isinstance(process, JobManagerProcess):
+        if hasattr(process, "cleanup_ha_on_shutdown"):
             await process.close(cleanup_ha=process.cleanup_ha_on_shutdown)
         else:
             await process.close()
-    if isinstance(process, JobManagerProcess) and process.fatal_error is not None:
-        return 1
-    return 0
+    return 1 if getattr(process, "fatal_error", None) is not None else 0
 
 
 @app.command()
 def jobmanager(config: ConfigOpt = None, dynamic: DynamicOpt = None, verbose: VerboseOpt = False) -> None:
     """Run a JobManager (Dispatcher, ResourceManager, REST, JobMasters). Start several: one leads, the others
     stand by. SIGTERM hands leadership over at once."""
+    from standby.runtime.entrypoint import JobManagerProcess
+
     conf = _load(config, dynamic, verbose)
     _setup_logging(verbose, logging.INFO)
     code = _run(lambda: _serve(JobManagerProcess(conf)))
@@ -141,6 +141,8 @@ def jobmanager(config: ConfigOpt = None, dynamic: DynamicOpt = None, verbose: Ve
 @app.command()
 def taskmanager(config: ConfigOpt = None, dynamic: DynamicOpt = None, verbose: VerboseOpt = False) -> None:
     """Run a TaskManager with taskmanager.numberOfTaskSlots slots; it follows the leading ResourceManager."""
+    from standby.runtime.entrypoint import TaskManagerProcess
+
     conf = _load(config, dynamic, verbose)
     _setup_logging(verbose, logging.INFO)
     code = _run(lambda: _serve(TaskManagerProcess(conf)))

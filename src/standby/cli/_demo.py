@@ -212,7 +212,7 @@ class _Cluster:
 
 
 def _open_log(path: Path) -> Any:
-    return open(path, "ab")  # noqa: SIM115 - closed once the child has it
+    return open(path, "ab")
 
 
 async def _get(client: httpx.AsyncClient, url: str, path: str) -> Any:

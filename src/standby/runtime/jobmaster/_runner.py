@@ -186,10 +186,12 @@ class JobMasterServiceLeadershipRunner(LeaderContender):
         """Stop: the JobMaster is suspended (or finishes persisting a terminal result); the election closed."""
         if not self._closed:
             self._closed = True
-            with contextlib.suppress(Exception):
-                await self._election.close()
+            # Flink's closeAsync: the JobMaster first, the election after, so the next leader of this job starts
+            # only when this one released everything it held
             self._ops.submit(self._on_revoke)
             await self._ops.close()
+            with contextlib.suppress(Exception):
+                await self._election.close()
             self._complete(JobManagerRunnerResult(JobStatus.SUSPENDED))
         return self.result.result()
 

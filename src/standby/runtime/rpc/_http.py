@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from ._errors import RpcError, RpcInvalidCallError
 from ._service import FENCING_TOKEN_HEADER, RpcService
@@ -164,7 +165,11 @@ def build_app(
 
     @app.post("/rpc/{endpoint_id}/{method}", include_in_schema=False)
     async def _rpc(endpoint_id: str, method: str, request: Request) -> JSONResponse:
-        raw = await request.body()
+        try:
+            raw = await request.body()
+        except ClientDisconnect:
+            # the caller gave up (timeout, shutdown): nothing to act on
+            return error_response(499, "Client closed the request")
         try:
             payload = json.loads(raw) if raw else {}
         except ValueError as e:

@@ -84,6 +84,8 @@ class TaskExecutor(RpcEndpoint):
         self._rm_wakeup = asyncio.Event()
         self._registered_rm: LeaderInformation | None = None
         self.rm_registrations = 0
+        #: subtasks started here (a test hook: a finished job must never be deployed again)
+        self.tasks_submitted = 0
         self._rm_heartbeats: HeartbeatManager[str] = HeartbeatManager(
             f"{self.task_manager_id}->resourcemanager",
             settings.heartbeat_interval_s,
@@ -394,6 +396,7 @@ class TaskExecutor(RpcEndpoint):
             raise RpcRejectedError(f"Slot {d.allocation_id} was released while the task was being deployed")
         task = RunningTask(d, task_class, asyncio.get_running_loop(), self._on_task_event)
         slot.task = task
+        self.tasks_submitted += 1
         task.start()
         _log.info("Started subtask %d of job %s (attempt %s)", d.subtask_index, d.job_id, d.attempt_id)
         return {"taskManagerId": self.task_manager_id}
