@@ -65,7 +65,7 @@ def test_job_file_checks() -> None:
         find_task_class(COUNTER, "counter.py", "Nope")
     with pytest.raises(JobFileError, match="syntax error"):
         find_task_class(b"def (", "bad.py", None)
-    with pytest.raises(JobFileError, match="no subclass of standby.Task"):
+    with pytest.raises(JobFileError, match=r"no subclass of standby\.Task"):
         find_task_class(b"x = 1", "empty.py", None)
 
 
