@@ -110,6 +110,7 @@ class Dispatcher(FencedRpcEndpoint):
         self._runners: dict[JobID, JobMasterServiceLeadershipRunner] = {}
         self._finished: dict[JobID, JobResult] = {}
         self._finished_details: dict[JobID, dict[str, Any]] = {}
+        self._finished_checkpoints: dict[JobID, dict[str, Any]] = {}
         self._cleanups: dict[JobID, asyncio.Task[None]] = {}
         self._jobmanagers: dict[str, dict[str, Any]] = {}
         self._job_keys: dict[JobID, str] = {}
@@ -206,6 +207,7 @@ class Dispatcher(FencedRpcEndpoint):
         job_id = runner.job_id
         if self._runners.get(job_id) is runner:
             self._finished_details[job_id] = runner.details()
+            self._finished_checkpoints[job_id] = runner.checkpoint_stats()
             del self._runners[job_id]
             self._update_gauge()
         if future.cancelled():
@@ -448,14 +450,14 @@ class Dispatcher(FencedRpcEndpoint):
 
     async def rpc_job_checkpoints(self, job_id: str) -> dict[str, Any]:
         runner = self._runner(job_id)
-        if runner is None:
-            if JobID(job_id) in self._finished:
-                return {"counts": {"completed": 0}, "latest": {}, "history": [], "retained": []}
-            raise RpcNotFoundError(f"Could not find Flink job ({job_id})")
-        job_master = runner.job_master
-        if job_master is None or job_master.coordinator is None:
+        if runner is not None:
+            return runner.checkpoint_stats()
+        jid = JobID(job_id)
+        if jid in self._finished_checkpoints:
+            return self._finished_checkpoints[jid]
+        if jid in self._finished:
             return {"counts": {"completed": 0}, "latest": {}, "history": [], "retained": []}
-        return job_master.coordinator.stats()
+        raise RpcNotFoundError(f"Could not find Flink job ({job_id})")
 
     async def rpc_job_result(self, job_id: str) -> dict[str, Any]:
         runner = self._runner(job_id)

@@ -66,6 +66,8 @@ class JobMasterServiceLeadershipRunner(LeaderContender):
         self._fatal = fatal_error_handler
         self._ops = SerialExecutor(f"job-{plan.job_id}")
         self.job_master: JobMaster | None = None
+        #: the latest JobMaster of this runner, kept for its final details and checkpoint statistics
+        self.last_job_master: JobMaster | None = None
         self.result: asyncio.Future[JobManagerRunnerResult] = asyncio.get_running_loop().create_future()
         self._cancel_requested = False
         self.created_ms = now_ms()
@@ -113,6 +115,7 @@ class JobMasterServiceLeadershipRunner(LeaderContender):
             granted_at,
         )
         self.job_master = job_master
+        self.last_job_master = job_master
         self.leader_session = session_id
         address = self._rpc_service.register(job_master)
         await self._election.confirm_leadership(session_id, address)
@@ -195,10 +198,19 @@ class JobMasterServiceLeadershipRunner(LeaderContender):
             self._complete(JobManagerRunnerResult(JobStatus.SUSPENDED))
         return self.result.result()
 
+    def checkpoint_stats(self) -> dict[str, Any]:
+        job_master = self.job_master or self.last_job_master
+        if job_master is None or job_master.coordinator is None:
+            return {"counts": {"completed": 0}, "latest": {}, "history": [], "retained": []}
+        return job_master.coordinator.stats()
+
     def details(self) -> dict[str, Any]:
-        job_master = self.job_master
+        job_master = self.job_master or self.last_job_master
         if job_master is not None:
-            return job_master.details()
+            details = job_master.details()
+            if self.job_master is None:
+                details["job-master-id"] = None
+            return details
         state = JobStatus.INITIALIZING.value
         if self.result.done():
             state = self.result.result().status.value

@@ -9,6 +9,7 @@ ResourceManager's view is refreshed from the slot report of every heartbeat.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,6 +83,8 @@ class ResourceManager(FencedRpcEndpoint):
         self._rpc = rpc_client
         self._metrics = metrics
         self._task_managers: dict[str, TaskManagerRegistration] = {}
+        #: recent allocations per (TaskManager, slot): allocation id, job id, when
+        self._pending: dict[tuple[str, int], tuple[str, str, float]] = {}
         self._heartbeats: HeartbeatManager[str] = HeartbeatManager(
             "resourcemanager",
             settings.heartbeat_interval_s,
@@ -140,7 +143,14 @@ class ResourceManager(FencedRpcEndpoint):
         registration = self._task_managers.get(task_manager_id)
         if registration is None or not self._heartbeats.received(task_manager_id):
             return {"known": False}
-        registration.slots = [SlotStatus.from_json(s) for s in slots]
+        reported = [SlotStatus.from_json(s) for s in slots]
+        # a report may predate an allocation made meanwhile: keep recent allocations it does not show yet
+        horizon = time.monotonic() - 2 * self._settings.heartbeat_interval_s - self._settings.rpc_timeout_s
+        for slot in reported:
+            pending = self._pending.get((task_manager_id, slot.index))
+            if pending is not None and slot.allocation_id is None and pending[2] > horizon:
+                slot.allocation_id, slot.job_id = pending[0], pending[1]
+        registration.slots = reported
         registration.last_heartbeat_ms = now_ms()
         return {"known": True}
 
@@ -201,9 +211,13 @@ class ResourceManager(FencedRpcEndpoint):
                 self._heartbeats.unmonitor(tm.task_manager_id)
                 self._on_task_manager_lost(tm.task_manager_id, f"slot request failed: {e}")
                 continue
+            # the registration may have been refreshed by a heartbeat during the call: mark the current slot
+            current = self._task_managers.get(tm.task_manager_id, tm)
+            slot = next((x for x in current.slots if x.index == slot.index), slot)
             slot.allocation_id = allocation_id
             slot.job_id = job_id
-            allocated.append((tm, slot))
+            self._pending[(tm.task_manager_id, slot.index)] = (allocation_id, job_id, time.monotonic())
+            allocated.append((current, slot))
         if len(allocated) < count:
             for tm, slot in allocated:
                 await self._free_at(tm, slot, job_id)
@@ -225,6 +239,7 @@ class ResourceManager(FencedRpcEndpoint):
 
     async def _free_at(self, tm: TaskManagerRegistration, slot: SlotStatus, job_id: str) -> None:
         allocation_id = slot.allocation_id
+        self._pending.pop((tm.task_manager_id, slot.index), None)
         slot.allocation_id = None
         slot.job_id = None
         try:
@@ -240,6 +255,9 @@ class ResourceManager(FencedRpcEndpoint):
     async def rpc_release_slots(self, job_id: str, allocation_ids: list[str]) -> None:
         """The JobMaster gave the slots back (it already freed them at the TaskManagers)."""
         wanted = set(allocation_ids)
+        for key, pending in list(self._pending.items()):
+            if pending[0] in wanted:
+                del self._pending[key]
         for tm in self._task_managers.values():
             for slot in tm.slots:
                 if slot.allocation_id in wanted:
