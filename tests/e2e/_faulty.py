@@ -6,6 +6,7 @@ the configuration, as Flink's FACTORY_CLASS mode); the marker is ``<high-availab
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -35,7 +36,7 @@ class FaultyFileSystemHaServicesFactory(HighAvailabilityServicesFactory):
     async def create_ha_services(
         self, config: Configuration, fatal_error_handler: FatalErrorHandler | None = None
     ) -> HighAvailabilityServices:
-        cluster_dir = Path(urlparse(ha_storage_path(config)).path).absolute()
+        cluster_dir = Path(os.path.abspath(urlparse(ha_storage_path(config)).path))
         services = FaultyFileSystemHaServices(
             cluster_dir,
             str(cluster_dir),
