@@ -32,11 +32,15 @@ class FaultyFileSystemHaServices(FileSystemHaServices):
         await super().internal_cleanup_job_data(job_id)
 
 
+def _local(url: str) -> Path:
+    return Path(os.path.abspath(urlparse(url).path))
+
+
 class FaultyFileSystemHaServicesFactory(HighAvailabilityServicesFactory):
     async def create_ha_services(
         self, config: Configuration, fatal_error_handler: FatalErrorHandler | None = None
     ) -> HighAvailabilityServices:
-        cluster_dir = Path(os.path.abspath(urlparse(ha_storage_path(config)).path))
+        cluster_dir = _local(ha_storage_path(config))
         services = FaultyFileSystemHaServices(
             cluster_dir,
             str(cluster_dir),

@@ -171,9 +171,8 @@ class ProcessCluster:
                     candidate.kind == "jobmanager"
                     and candidate.alive()
                     and rest.endswith(f":{candidate.port}")
-                ):
-                    if f":{candidate.port}/" in dispatcher:
-                        return candidate
+                ) and f":{candidate.port}/" in dispatcher:
+                    return candidate
         return None
 
     async def ready(self, task_managers: int = 1, timeout_s: float = 40.0) -> Proc:
