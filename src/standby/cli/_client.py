@@ -92,7 +92,8 @@ class ClusterClient:
         ok_statuses: tuple[int, ...] = (),
     ) -> Any:
         """JSON result of a REST call; retried while no leader answers (failover), up to ``retry_s``."""
-        deadline = time.monotonic() + retry_s
+        # a fixed --address has no leader to rediscover: fail fast when it does not answer
+        deadline = time.monotonic() + (min(retry_s, 3.0) if self._fixed is not None else retry_s)
         delay = 0.1
         last = ""
         # bounded by retry_s
