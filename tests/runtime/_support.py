@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -52,9 +52,7 @@ class Failing(Task):
 """
 
 
-async def wait_until(
-    what: str, check: Callable[[], Awaitable[T | None] | T | None], timeout_s: float = 15.0
-) -> T:
+async def wait_until(what: str, check: Callable[[], Any], timeout_s: float = 15.0) -> Any:
     """Poll ``check`` until it returns something truthy; fail naming ``what`` after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     # bounded by the deadline
@@ -63,7 +61,7 @@ async def wait_until(
         if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
             value = await value
         if value:
-            return value  # type: ignore[return-value]
+            return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
         await asyncio.sleep(0.02)
@@ -345,7 +343,8 @@ class Cluster:
             rm = leader.resource_manager_service.current if leader.resource_manager_service else None
             return leader if rm is not None and len(rm.task_managers) >= task_managers else None
 
-        return await wait_until("a leader with registered TaskManagers", check)
+        found: JobManagerProcess = await wait_until("a leader with registered TaskManagers", check)
+        return found
 
     async def rest(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return await self.http.request(method, f"{self.leader().rest_url()}{path}", **kwargs)
@@ -382,7 +381,8 @@ class Cluster:
                 return dict(body["job-execution-result"])
             return None
 
-        return await wait_until(f"the result of job {job_id}", check, timeout_s)
+        result: dict[str, Any] = await wait_until(f"the result of job {job_id}", check, timeout_s)
+        return result
 
     async def details(self, job_id: str) -> dict[str, Any]:
         response = await self.rest("GET", f"/jobs/{job_id}")

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from standby.ha import ApplicationStatus, ExecutionPlan, JobID, JobResult, JobResultEntry
+from standby.ha import (
+    ApplicationStatus,
+    ExecutionPlan,
+    ExecutionPlanListener,
+    JobID,
+    JobResult,
+    JobResultEntry,
+)
 from standby.runtime._config import RuntimeSettings
 from standby.runtime._util import LeaderTracker
 from standby.runtime.dispatcher import (
@@ -83,7 +90,7 @@ async def _dirty(services: TestHaServices, job_id: JobID) -> None:
     )
 
 
-class _NoListener:
+class _NoListener(ExecutionPlanListener):
     def on_added_execution_plan(self, job_id: JobID) -> None: ...
 
     def on_removed_execution_plan(self, job_id: JobID) -> None: ...
