@@ -108,4 +108,4 @@ async def test_standby_demo_reports_an_exact_result() -> None:
     assert proc.returncode == 0, text + err.decode()
     assert "EXACT" in text
     assert text.count("SIGKILL leader") == 2
-    assert "Failovers (filesystem backend)" in text
+    assert "Failovers (filesystem backend)" in text and "running after" in text

@@ -505,19 +505,12 @@ def _print_summary(
     tmp: Path,
 ) -> None:
     table = Table(title=f"Failovers ({options.backend} backend)", show_header=True)
-    for column in (
-        "#",
-        "killed leader",
-        "new leader",
-        "time to new leader",
-        "time to job running",
-        "restored from",
-    ):
+    for column in ("#", "killed leader", "new leader", "leader after", "running after", "restored from"):
         table.add_column(column)
     for f in failovers:
         table.add_row(
             str(f.number),
-            f"{f.killed} (pid {f.killed_pid})",
+            f"{f.killed} ({f.killed_pid})",
             str(f.new_leader or "-"),
             f"{f.to_leader_s:.2f} s" if f.to_leader_s is not None else "-",
             f"{f.to_running_s:.2f} s" if f.to_running_s is not None else "-",
