@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 
 from standby.runtime.rest import FORWARDED_HEADER
 
-from ._support import Cluster, counter_expectation, wait_until
+from ._support import Cluster, TestHaServices, cluster_config, counter_expectation, wait_until
 
 
 async def test_a_standby_forwards_to_the_leader(cluster: Cluster) -> None:
@@ -62,3 +64,22 @@ async def test_jobs_taskmanagers_config_and_metrics(cluster: Cluster) -> None:
     assert invalid.status_code == 400 and "Malformed request" in invalid.json()["errors"][0]
     assert "/jobs/{job_id}/execution-result" in openapi.json()["paths"]
     assert leader.rest_url()
+
+
+async def test_with_a_shared_token_every_call_needs_it(services: TestHaServices, tmp_path: Path) -> None:
+    cluster = Cluster(services, cluster_config(tmp_path, **{"security.auth.token": "t0ken"}))
+    cluster.http.headers["Authorization"] = "Bearer t0ken"
+    try:
+        await cluster.add_jobmanager()
+        await cluster.add_taskmanager()  # registers and heartbeats with the token
+        leader = await cluster.ready()
+        job_id = await cluster.submit(args=["30", "1"], parallelism=2)
+        result = await cluster.result(job_id)
+        async with httpx.AsyncClient() as anonymous:
+            rest = await anonymous.get(f"{leader.rest_url()}/overview")
+            rpc = await anonymous.post(f"{leader.rpc_service.address_of('dispatcher')}/list_jobs", json={})
+    finally:
+        await cluster.close()
+    assert result["accumulator-results"] == counter_expectation(30)
+    assert rest.status_code == 401 and rpc.status_code == 401
+    assert "security.auth.token" in rest.json()["errors"][0]
