@@ -4,7 +4,9 @@ and fencing of a deposed leader's session."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 from pathlib import Path
 
 import httpx
@@ -155,3 +157,22 @@ async def test_a_deposed_leaders_fencing_token_is_rejected(processes: ProcessClu
         f"{old['sessionId']} did not match the expected fencing token {new['sessionId']}."
     )
     assert fresh.status_code == 200
+
+
+async def test_sigterm_hands_leadership_over_at_once_and_keeps_the_job(processes: ProcessCluster) -> None:
+    await processes.start("jobmanager")
+    await processes.start("jobmanager")
+    await processes.start("taskmanager")
+    await processes.ready()
+    job_id = await processes.submit(["1500", "3"], parallelism=2)
+    await processes.checkpoints_completed(job_id, at_least=1)
+    leader = await processes.leader()
+    assert leader is not None and leader.proc is not None
+
+    leader.proc.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(leader.proc.wait(), 20) == 0
+
+    assert (processes.ha_dir / "execution-plans" / job_id).exists()  # a graceful stop keeps the HA data
+    result = await processes.result(job_id)
+    assert result["accumulator-results"] == counter_expectation(1500)
+    assert "JobManager" in leader.log_text() and "stopped" in leader.log_text()
