@@ -96,6 +96,7 @@ def test_find_option_by_key_and_deprecated_key() -> None:
             "0",
             ("recovery.jobmanager.port",),
         ),
+        (options.HA_AUDIT_LOG, "high-availability.audit-log", None, ()),
         (
             options.HA_ZOOKEEPER_QUORUM,
             "high-availability.zookeeper.quorum",

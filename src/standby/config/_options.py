@@ -27,6 +27,7 @@ __all__ = [
     "CLEANUP_STRATEGY_FIXED_DELAY_ATTEMPTS",
     "CLEANUP_STRATEGY_FIXED_DELAY_DELAY",
     "CLEANUP_STRATEGY_TYPE",
+    "HA_AUDIT_LOG",
     "HA_CLUSTER_ID",
     "HA_ETCD_CONNECTION_TIMEOUT",
     "HA_ETCD_ENDPOINTS",
@@ -207,6 +208,16 @@ HA_JOB_MANAGER_PORT_RANGE: Final = ConfigOption(
         "The port (range) of the JobManager's RPC endpoint in HA setups, used instead of 'jobmanager.rpc.port'. "
         "'0' picks a free port; TaskManagers find it through leader retrieval, so a random port or a range "
         "such as '50100-50200' works."
+    ),
+)
+
+HA_AUDIT_LOG: Final = ConfigOption(
+    key="high-availability.audit-log",
+    type=str,
+    description=(
+        "standby: path of a JSON-lines file to which every process appends one line per HA write it makes "
+        "(kind, key, leader session id, monotonic start and end times), for failure-injection checks "
+        "(standby.testing.chaos). Unset (default) disables the log."
     ),
 )
 
@@ -834,7 +845,7 @@ SECURITY_AUTH_TOKEN_FILE: Final = ConfigOption(
 OPTION_SECTIONS: Final[tuple[tuple[str, tuple[ConfigOption[Any], ...]], ...]] = (
     (
         "High availability",
-        (HA_TYPE, HA_CLUSTER_ID, HA_STORAGE_DIR, HA_JOB_MANAGER_PORT_RANGE),
+        (HA_TYPE, HA_CLUSTER_ID, HA_STORAGE_DIR, HA_JOB_MANAGER_PORT_RANGE, HA_AUDIT_LOG),
     ),
     (
         "ZooKeeper",

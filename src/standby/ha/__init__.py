@@ -4,6 +4,9 @@ Public names mirror Flink's (``runtime/leaderelection``, ``leaderretrieval``, ``
 ``checkpoint``, ``jobmanager``); nothing here imports a backend.
 """
 
+from ._audit import AuditingHaServices as AuditingHaServices
+from ._audit import AuditLog as AuditLog
+from ._audit import AuditLogError as AuditLogError
 from ._blob_store import BlobStore as BlobStore
 from ._blob_store import VoidBlobStore as VoidBlobStore
 from ._checkpoint import INITIAL_CHECKPOINT_ID as INITIAL_CHECKPOINT_ID

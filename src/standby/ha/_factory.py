@@ -101,8 +101,27 @@ async def create_high_availability_services(
 
     ``none``/``standalone`` (default): fixed leaders, no failover. ``embedded``: in-process election.
     ``filesystem``, ``zookeeper``, ``kubernetes``, ``etcd``: real HA backends. Anything else is loaded as
-    ``package.module:FactoryClass``; an unknown name fails with the list of valid types.
+    ``package.module:FactoryClass``; an unknown name fails with the list of valid types. With
+    ``high-availability.audit-log`` set the services are wrapped in ``AuditingHaServices``.
     """
+    services = await _create_services(config, fatal_error_handler)
+    audit_log = config.get(options.HA_AUDIT_LOG)
+    if audit_log:
+        # high-availability.audit-log: every write through the services is logged (standby.testing.chaos)
+        from ._audit import AuditingHaServices, AuditLog
+
+        try:
+            log = AuditLog(audit_log)
+        except BaseException:
+            await services.close()
+            raise
+        return AuditingHaServices(services, log)
+    return services
+
+
+async def _create_services(
+    config: Configuration, fatal_error_handler: FatalErrorHandler | None
+) -> HighAvailabilityServices:
     ha_type = high_availability_type(config)
     if ha_type == "none":
         return create_standalone_services(config)
