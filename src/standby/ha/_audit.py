@@ -16,12 +16,13 @@ the fencing of our backends under injected failures.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -167,17 +168,11 @@ class _Audit:
             result = await call()
         except BaseException as e:
             end = time.monotonic_ns()
-            if isinstance(e, Exception):
-                self.log.record(
-                    kind,
-                    key,
-                    session_id,
-                    start,
-                    end,
-                    status="rejected",
-                    error=type(e).__name__,
-                    message=str(e)[:300],
-                )
+            # cancelled: the outcome is unknown (the backend may still commit it); rejected: it raised
+            status = "rejected" if isinstance(e, Exception) else "cancelled"
+            self.log.record(
+                kind, key, session_id, start, end, status=status, error=type(e).__name__, message=str(e)[:300]
+            )
             raise
         end = time.monotonic_ns()
         self.log.record(
@@ -391,7 +386,9 @@ class AuditingCheckpointRecoveryFactory(CheckpointRecoveryFactory):
         )
         end = time.monotonic_ns()
         ids = [c.checkpoint_id for c in store.get_all_checkpoints()]
-        # a read, logged as evidence: the next attempt restores from max(ids)
+        latest = store.get_latest_checkpoint()
+        missing = await asyncio.to_thread(_missing_local_files, latest.task_states.values()) if latest else []
+        # a read, logged as evidence: the next attempt restores from max(ids), whose state must exist
         self._audit.log.record(
             "checkpoint_recover",
             str(job_id),
@@ -401,6 +398,7 @@ class AuditingCheckpointRecoveryFactory(CheckpointRecoveryFactory):
             status="read",
             job_id=str(job_id),
             checkpoint_ids=ids,
+            missing_state=missing,
         )
         return AuditingCompletedCheckpointStore(store, job_id, self._audit)
 
@@ -408,6 +406,18 @@ class AuditingCheckpointRecoveryFactory(CheckpointRecoveryFactory):
         return AuditingCheckpointIDCounter(
             await self._inner.create_checkpoint_id_counter(job_id), job_id, self._audit
         )
+
+
+def _missing_local_files(paths: Iterable[str]) -> list[str]:
+    """The local state files (plain paths or ``file://`` URLs) that do not exist; other schemes are not checked."""
+    missing: list[str] = []
+    for path in paths:
+        local = path[len("file://") :] if path.startswith("file://") else path
+        if "://" in local:
+            continue
+        if not os.path.exists(local):
+            missing.append(path)
+    return missing
 
 
 def _result_fields(result: JobResult) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from standby.ha import (
     CompletedCheckpoint,
     CompletedCheckpointStore,
     JobID,
+    PossibleInconsistentStateError,
 )
 
 from .._metrics import Metrics
@@ -189,6 +190,10 @@ class CheckpointCoordinator:
             if e.state == "FINISHED" and e.final_state_path:
                 pending.acks[e.subtask_index] = e.final_state_path
         self._pending = pending
+        # set once the store add began: from then on the HA write may have committed (or may still commit, e.g.
+        # retried by the backend after a reconnect), so the checkpoint's state must be kept (Flink keeps it on a
+        # PossibleInconsistentStateException; found by the chaos suite, seed 2 on ZooKeeper)
+        storing = False
         try:
             running = [e for e in executions if e.subtask_index not in pending.acks]
             results = await asyncio.gather(
@@ -215,16 +220,19 @@ class CheckpointCoordinator:
                 external_pointer=directory,
             )
             # persisted first, then older checkpoints are subsumed (Flink's addCheckpointAndSubsumeOldestOne)
+            storing = True
             await self._store.add_checkpoint_and_subsume_oldest_one(checkpoint, self._cleaner)
         except _CheckpointFailed as e:
             self._record_failure(pending, str(e))
             return None
         except asyncio.CancelledError:
-            await asyncio.shield(asyncio.to_thread(_quiet_delete, directory))
+            if not storing:
+                await asyncio.shield(asyncio.to_thread(_quiet_delete, directory))
             raise
         except Exception as e:
             _log.warning("Checkpoint %d of job %s could not be stored: %s", checkpoint_id, self._job_id, e)
-            self._record_failure(pending, f"storing failed: {e}")
+            unknown = storing and isinstance(e, PossibleInconsistentStateError)
+            self._record_failure(pending, f"storing failed: {e}", discard=not unknown)
             return None
         finally:
             if self._pending is pending:
@@ -251,7 +259,7 @@ class CheckpointCoordinator:
             self._metrics.checkpoint_duration_seconds.observe(entry["end_to_end_duration"] / 1000.0)
         _log.debug("Completed checkpoint %d of job %s", checkpoint.checkpoint_id, self._job_id)
 
-    def _record_failure(self, pending: _Pending, reason: str) -> None:
+    def _record_failure(self, pending: _Pending, reason: str, discard: bool = True) -> None:
         self.failed_count += 1
         entry = {
             "id": pending.checkpoint_id,
@@ -265,7 +273,8 @@ class CheckpointCoordinator:
         if self._metrics is not None:
             self._metrics.checkpoints_failed.labels(self._job_id).inc()
         _log.info("Checkpoint %d of job %s failed: %s", pending.checkpoint_id, self._job_id, reason)
-        asyncio.get_running_loop().run_in_executor(None, _quiet_delete, pending.directory)
+        if discard:
+            asyncio.get_running_loop().run_in_executor(None, _quiet_delete, pending.directory)
 
     def stats(self) -> dict[str, Any]:
         """Flink's ``/jobs/:jobid/checkpoints`` shape."""

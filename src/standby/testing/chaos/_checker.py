@@ -279,6 +279,12 @@ def check_no_lost_checkpoint(records: Sequence[AuditRecord]) -> CheckResult:
             result.checked += 1
             ids = [int(i) for i in rec.extra.get("checkpoint_ids") or []]
             restored = max(ids) if ids else 0
+            missing = list(rec.extra.get("missing_state") or [])
+            if missing:
+                result.violation(
+                    f"job {job}: recovery found checkpoint {restored} whose state is gone ({missing}): "
+                    f"{rec.describe()}"
+                )
             completed = [a for a in job_adds if a.precedes(rec)]
             if not completed:
                 continue

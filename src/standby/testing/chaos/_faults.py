@@ -1,8 +1,9 @@
 """The fault schedule of a chaos run: seeded, reproducible, and bounded in time.
 
 ``make_schedule(seed, ...)`` returns the same list of :class:`FaultSpec` for the same arguments. The first faults
-are one of every kind the backend supports, in a seeded order, with the pause and the cut longer than the
-session timeout (so a short run still covers every kind and a real session loss); random faults follow. A spec
+are one of every kind the backend supports, in a seeded order, aimed at the leader, with the pause and the cut
+longer than the session timeout (so a short run still covers every kind, failovers and a real session loss);
+random faults follow. A spec
 names a role (``leader``/``standby``) or a TaskManager index, not a process id: which process leads is decided
 by the run, so the schedule is reproducible and the effect as close to it as real processes allow.
 """
@@ -81,11 +82,13 @@ def make_schedule(
         kind = first_round[number - 1] if forced else rng.choices(kinds, [_WEIGHTS[k] for k in kinds])[0]
         gap = rng.uniform(0.2, max_gap_s)
         mode: str | None = None
+        # the first round hits the leader: a short run must see failovers
+        role = "leader" if forced or rng.random() < 0.75 else "standby"
         if kind == "kill-jobmanager":
-            target = "leader" if rng.random() < 0.75 else "standby"
+            target = role
             hold = rng.uniform(0.0, 1.5)
         elif kind == "pause-jobmanager":
-            target = "leader" if rng.random() < 0.75 else "standby"
+            target = role
             # longer than the session timeout / lease in the first round: the paused leader is deposed
             hold = (
                 rng.uniform(1.3, 2.0) * session_timeout_s
@@ -100,7 +103,7 @@ def make_schedule(
             mode = rng.choice(("stop", "kill"))
             hold = rng.uniform(0.2, 1.2) * session_timeout_s
         elif kind == "cut-jobmanager":
-            target = "leader" if rng.random() < 0.75 else "standby"
+            target = role
             mode = rng.choice(("stall", "drop"))
             hold = (
                 rng.uniform(1.3, 2.0) * session_timeout_s
