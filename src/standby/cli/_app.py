@@ -111,6 +111,10 @@ def _load(config: Path | None, dynamic: list[str] | None, verbose: bool) -> Conf
 
 
 async def _serve(process: Any) -> int:
+    # main() resets SIGPIPE for the client commands (``standby list | head``); a server must ignore it, or a
+    # write to a socket whose peer just died kills the process (exit -13; found by the chaos suite)
+    with contextlib.suppress(AttributeError):
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         # graceful: close the elections so that a standby takes over at once
