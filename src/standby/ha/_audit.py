@@ -135,14 +135,14 @@ class LeaderSessionTracker:
         now = time.monotonic_ns()
         self._granted[component_id] = session_id
         self.current = session_id
-        self._log.record("leader_grant", component_id, session_id, now, now)
+        self._log.record("leader_grant", component_id, session_id, now, now, status="event")
 
     def on_revoke(self, component_id: str) -> None:
         now = time.monotonic_ns()
         session_id = self._granted.pop(component_id, None)
         if session_id is None:
             return
-        self._log.record("leader_revoke", component_id, session_id, now, now)
+        self._log.record("leader_revoke", component_id, session_id, now, now, status="event")
         if session_id == self.current and session_id not in self._granted.values():
             self.current = None
 

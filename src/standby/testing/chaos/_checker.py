@@ -393,8 +393,10 @@ def check_audit_log(
     leftovers: Sequence[str] | None,
     observed: Mapping[str, Mapping[str, Any]] | None = None,
     unreadable_lines: int = 0,
+    shutdown_ns: int | None = None,
 ) -> CheckReport:
-    """Every check over one run's audit log; ``expected`` maps every submitted job id to its exact result."""
+    """Every check over one run's audit log; ``expected`` maps every submitted job id to its exact result,
+    ``shutdown_ns`` is when the cluster shutdown began (leadership changes after it are not failovers)."""
     report = CheckReport(
         [
             check_no_interleaving(records),
@@ -404,16 +406,21 @@ def check_audit_log(
             check_no_leftover_data(records, expected, leftovers),
         ]
     )
-    report.stats = audit_statistics(records)
+    report.stats = audit_statistics(records, shutdown_ns)
     report.stats["unreadable_lines"] = unreadable_lines
     return report
 
 
-def audit_statistics(records: Sequence[AuditRecord]) -> dict[str, Any]:
+def audit_statistics(records: Sequence[AuditRecord], shutdown_ns: int | None = None) -> dict[str, Any]:
     accepted = Counter(r.kind for r in records if r.accepted and r.is_write)
     rejected = Counter(f"{r.kind}:{r.extra.get('error')}" for r in records if r.status == "rejected")
+    cancelled = Counter(r.kind for r in records if r.status == "cancelled")
     dispatcher_sessions = {
-        r.session_id for r in records if r.kind == "leader_grant" and r.key == "dispatcher"
+        r.session_id
+        for r in records
+        if r.kind == "leader_grant"
+        and r.key == "dispatcher"
+        and (shutdown_ns is None or r.start_ns < shutdown_ns)
     }
     sessions = {r.session_id for r in records if r.kind == "leader_grant"}
     return {
@@ -424,6 +431,8 @@ def audit_statistics(records: Sequence[AuditRecord]) -> dict[str, Any]:
         "failovers": max(0, len(dispatcher_sessions) - 1),
         "accepted_writes": dict(sorted(accepted.items())),
         "rejected_writes": dict(sorted(rejected.items())),
+        # cancelled while in flight (e.g. on revocation): the outcome is unknown, so no check relies on them
+        "cancelled_writes": dict(sorted(cancelled.items())),
         "checkpoint_recoveries": sum(1 for r in records if r.kind == "checkpoint_recover"),
     }
 

@@ -199,6 +199,7 @@ class ChaosReport:
             )
             lines.append(f"accepted writes: {stats.get('accepted_writes')}")
             lines.append(f"rejected writes: {stats.get('rejected_writes') or 'none'}")
+            lines.append(f"cancelled writes (outcome unknown): {stats.get('cancelled_writes') or 'none'}")
             lines.append(self.check.render())
         for item in self.liveness:
             lines.append(f"LIVENESS {item}")
@@ -406,6 +407,7 @@ class _Run:
         self.supervising = True
         self.submitting = True
         self._tasks: list[asyncio.Task[None]] = []
+        self.shutdown_ns: int | None = None
 
     def say(self, text: str) -> None:
         line = f"[{time.monotonic() - self.started:6.1f}s] {text}"
@@ -629,6 +631,7 @@ class _Run:
 
     async def _shutdown(self, cluster: ChaosCluster) -> None:
         self.supervising = False
+        self.shutdown_ns = time.monotonic_ns()
 
         async def shut() -> bool:
             return await cluster.shutdown_cluster()
@@ -681,7 +684,9 @@ class _Run:
         records, bad = load_audit_log(self.audit_path) if self.audit_path.exists() else ([], 0)
         expected = {j.job_id: j.expected for j in self.report.jobs if j.accepted}
         observed = {j.job_id: j.rest_result for j in self.report.jobs if j.rest_result}
-        self.report.check = check_audit_log(records, expected, self.report.leftovers, observed, bad)
+        self.report.check = check_audit_log(
+            records, expected, self.report.leftovers, observed, bad, self.shutdown_ns
+        )
         self.report.elapsed_s = time.monotonic() - self.started
         if self.report.passed and not self.o.keep and self.o.work_dir is None:
             shutil.rmtree(self.work_dir, ignore_errors=True)
