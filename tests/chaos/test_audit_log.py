@@ -119,7 +119,7 @@ async def test_accepted_writes_are_logged_with_the_session_and_fenced_ones_as_re
         ("checkpoint_add", f"{job}/1", "accepted"),
         ("counter_increment", str(job), "accepted"),
         ("checkpoint_add", f"{job}/2", "accepted"),
-        ("checkpoint_subsume", f"{job}/1", "accepted"),
+        ("checkpoint_subsume", f"{job}/1", "inferred"),
         ("job_result_dirty", str(job), "accepted"),
         ("leader_revoke", "dispatcher", "event"),
         ("checkpoint_add", f"{job}/3", "rejected"),

@@ -46,7 +46,7 @@ async def test_filesystem_backend_survives_a_short_chaos_run(tmp_path: Path) -> 
     report = await run_chaos(
         ChaosOptions(
             backend="filesystem",
-            duration_s=18.0,
+            duration_s=15.0,
             seed=_seed(1),
             max_gap_s=1.5,
             finish_timeout_s=60.0,
@@ -64,10 +64,10 @@ async def test_zookeeper_backend_survives_a_short_chaos_run(tmp_path: Path) -> N
     report = await run_chaos(
         ChaosOptions(
             backend="zookeeper",
-            duration_s=26.0,
+            duration_s=20.0,
             seed=_seed(2),
             max_gap_s=1.5,
-            session_timeout_s=3.0,
+            session_timeout_s=2.5,
             finish_timeout_s=60.0,
             recovery_timeout_s=30.0,
             work_dir=tmp_path / "run",

@@ -413,6 +413,7 @@ def check_audit_log(
 
 def audit_statistics(records: Sequence[AuditRecord], shutdown_ns: int | None = None) -> dict[str, Any]:
     accepted = Counter(r.kind for r in records if r.accepted and r.is_write)
+    accepted.update(r.kind for r in records if r.status == "inferred")
     rejected = Counter(f"{r.kind}:{r.extra.get('error')}" for r in records if r.status == "rejected")
     cancelled = Counter(r.kind for r in records if r.status == "cancelled")
     dispatcher_sessions = {

@@ -33,7 +33,7 @@ from standby.testing._tcp_proxy import TcpProxy
 
 from ._checker import AuditRecord, CheckReport, check_audit_log, leftover_files, load_audit_log
 from ._cluster import ChaosCluster, ChaosProcess, ClusterTimeoutError, wait_for
-from ._faults import FaultSpec, make_schedule
+from ._faults import FaultSpec, fault_kinds, make_schedule
 
 __all__ = ["BACKENDS", "ChaosOptions", "ChaosReport", "ChaosSetupError", "FaultEvent", "run_chaos"]
 
@@ -84,7 +84,7 @@ def counter_expectation(count: int) -> dict[str, int]:
 @dataclass
 class ChaosOptions:
     backend: str = "filesystem"
-    #: length of the fault phase (seconds)
+    #: length of the fault phase (seconds; the first round of one fault per kind always completes)
     duration_s: float = 60.0
     seed: int = 0
     jobmanagers: int = 3
@@ -570,8 +570,10 @@ class _Run:
             o.seed, o.backend, o.duration_s, o.taskmanagers, o.session_timeout_s, o.max_gap_s
         )
         deadline = time.monotonic() + o.duration_s
+        # the first round (one fault of every kind) always runs, so that even a short run covers every kind
+        first_round = len(fault_kinds(o.backend))
         for spec in schedule:
-            if time.monotonic() + spec.gap_s >= deadline:
+            if spec.number > first_round and time.monotonic() + spec.gap_s >= deadline:
                 break
             await asyncio.sleep(spec.gap_s)
             self.say(f"fault {spec.describe()}")
@@ -631,6 +633,19 @@ class _Run:
 
     async def _shutdown(self, cluster: ChaosCluster) -> None:
         self.supervising = False
+
+        async def all_announced() -> bool:
+            # the leader stops the JobManagers it knows of: a standby it does not know would take over
+            body = await cluster.leader_get("/jobmanagers")
+            if not body:
+                return False
+            pids = {jm.get("pid") for jm in body.get("jobmanagers") or []}
+            return all(p.pid in pids for p in cluster.jobmanagers if p.alive())
+
+        try:
+            await wait_for("every JobManager to be known to the leader", all_announced, 30.0, 0.3)
+        except ClusterTimeoutError as e:
+            self.report.liveness.append(str(e))
         self.shutdown_ns = time.monotonic_ns()
 
         async def shut() -> bool:
