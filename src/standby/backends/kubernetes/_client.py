@@ -226,25 +226,29 @@ def _to_model(view: KubernetesConfigMap, namespace: str) -> ConfigMap:
     )
 
 
+def _error_for_code(code: int, reason: str | None, message: str) -> KubernetesError:
+    if code == 404:
+        return ConfigMapNotFoundError(message)
+    if code == 409:
+        if reason == "AlreadyExists":
+            return ConfigMapAlreadyExistsError(message)
+        return ConfigMapConflictError(message)
+    if code == 410:
+        return WatchExpiredError(message)
+    return KubernetesApiError(message, code, reason)
+
+
 def _translate(error: Exception, action: str, name: str) -> KubernetesError:
     """Our typed error for a lightkube/httpx2 error of ``action`` on ConfigMap ``name``."""
     if isinstance(error, ApiError):
         status = error.status
         code = status.code or (error.response.status_code if error.response is not None else 0)
-        reason = status.reason
-        message = f"Cannot {action} ConfigMap {name}: {code} {reason or ''} {status.message or ''}".rstrip()
-        if code == 404:
-            return ConfigMapNotFoundError(message)
-        if code == 409:
-            if reason == "AlreadyExists":
-                return ConfigMapAlreadyExistsError(message)
-            return ConfigMapConflictError(message)
-        if code == 410:
-            return WatchExpiredError(message)
-        return KubernetesApiError(message, code, reason)
+        message = f"Cannot {action} ConfigMap {name}: {code} {status.reason or ''} {status.message or ''}"
+        return _error_for_code(code, status.reason, message.rstrip())
     if isinstance(error, httpx2.HTTPStatusError):
+        # e.g. a watch request answered with an error status: lightkube leaves it unconverted
         code = error.response.status_code
-        return KubernetesApiError(f"Cannot {action} ConfigMap {name}: HTTP {code}", code)
+        return _error_for_code(code, None, f"Cannot {action} ConfigMap {name}: HTTP {code}")
     if isinstance(error, httpx2.TransportError):
         # A request that never reached the server was not applied; after that, nobody knows.
         not_sent = isinstance(error, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout)
