@@ -189,6 +189,15 @@ class KubernetesClient(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None: ...
 
+    def update_lock(self, name: str) -> asyncio.Lock:
+        """Serialises this process's read-check-updates of ConfigMap ``name``: concurrent writers of one process
+        queue here instead of failing each other's compare-and-swap with 409 Conflicts."""
+        locks: dict[str, asyncio.Lock] | None = getattr(self, "_update_locks", None)
+        if locks is None:
+            locks = {}
+            self._update_locks = locks
+        return locks.setdefault(name, asyncio.Lock())
+
 
 class KubernetesClientFactory(abc.ABC):
     """Builds the client of one HA services instance (the seam tests and embedders may replace)."""
@@ -465,6 +474,13 @@ async def check_and_update_config_map(
     the last error — as ``PossibleInconsistentStateError`` if some attempt may have been applied (the caller must
     then keep the payload it wrote).
     """
+    async with client.update_lock(name):
+        return await _check_and_update(client, name, update, retry)
+
+
+async def _check_and_update(
+    client: KubernetesClient, name: str, update: UpdateFunction, retry: RetryPolicy
+) -> KubernetesConfigMap | None:
     maybe_applied: KubernetesError | None = None
     last: KubernetesError | None = None
     for attempt in range(1, retry.max_retries + 2):
