@@ -3,6 +3,7 @@ and real lightkube clients and HA services built from them (never a patched clie
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -122,3 +123,13 @@ def lock_annotation(holder: str, term: int = 0, **kwargs: Any) -> dict[str, str]
 
 def random_identity() -> str:
     return str(uuid.uuid4())
+
+
+async def eventually(predicate: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    """Poll ``predicate`` until it holds (a poll with a deadline, not a sleep standing in for synchronisation)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.01)
