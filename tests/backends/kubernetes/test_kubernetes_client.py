@@ -19,7 +19,7 @@ from standby.backends.kubernetes import (
     check_and_update_config_map,
     validate_cluster_id,
 )
-from standby.backends.kubernetes._client import create_config_map_if_missing
+from standby.backends.kubernetes._client import create_config_map_if_missing, load_kube_config
 from standby.config import Configuration, ConfigurationError
 from standby.ha import PossibleInconsistentStateError
 from standby.testing.kubernetes_api_server import KubernetesApiTestServer
@@ -57,6 +57,39 @@ def test_invalid_cluster_ids_are_refused_naming_key_and_value(value: str | None,
 @pytest.mark.parametrize("value", ["a", "abc", "my-flink-cluster-1", "a" * 45])
 def test_valid_cluster_ids(value: str) -> None:
     assert validate_cluster_id(value) == value
+
+
+def test_in_cluster_service_account_is_used_without_a_kubeconfig(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    (account / "token").write_text("pod-token")
+    (account / "namespace").write_text("pod-namespace")
+    (account / "ca.crt").write_text("")
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    single = load_kube_config(Configuration(), account).get()
+    assert single is not None
+    assert single.cluster.server == "https://10.0.0.1:443"
+    assert single.user is not None and single.user.token == "pod-token"
+    # a configured kubeconfig file wins over the service account
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:1'}}]\n"
+        "users: [{name: c, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: c, user: c}}]\n"
+    )
+    chosen = load_kube_config(Configuration({"kubernetes.config.file": str(kubeconfig)}), account).get()
+    assert chosen is not None and chosen.cluster.server == "http://127.0.0.1:1"
+
+
+def test_without_any_configuration_the_error_says_what_to_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    with pytest.raises(ConfigurationError, match=r"Set 'kubernetes\.config\.file'"):
+        load_kube_config(Configuration(), tmp_path)
 
 
 def test_missing_kubeconfig_file_names_the_key(tmp_path: Path) -> None:

@@ -361,9 +361,10 @@ def _duration_seconds(value: timedelta) -> float:
     return value.total_seconds()
 
 
-def load_kube_config(config: Configuration) -> KubeConfig:
-    """Flink/fabric8 auto-configuration: ``kubernetes.config.file`` if set, else the pod's service account, else
-    ``$KUBECONFIG`` or ``~/.kube/config``."""
+def load_kube_config(config: Configuration, service_account_dir: Path = SERVICE_ACCOUNT_DIR) -> KubeConfig:
+    """Flink/fabric8 auto-configuration: ``kubernetes.config.file`` if set, else the pod's service account
+    (``$KUBERNETES_SERVICE_HOST``/``_PORT`` and the files in ``service_account_dir``), else ``$KUBECONFIG`` or
+    ``~/.kube/config``."""
     path = config.get(options.KUBERNETES_CONFIG_FILE)
     if path:
         try:
@@ -373,9 +374,9 @@ def load_kube_config(config: Configuration) -> KubeConfig:
                 f"Invalid value {path!r} for '{options.KUBERNETES_CONFIG_FILE.key}': {e}. Point it at a readable "
                 "kubeconfig file, or unset it to use the pod's service account."
             ) from e
-    if os.environ.get("KUBERNETES_SERVICE_HOST") and (SERVICE_ACCOUNT_DIR / "token").is_file():
+    if os.environ.get("KUBERNETES_SERVICE_HOST") and (service_account_dir / "token").is_file():
         try:
-            return KubeConfig.from_service_account(SERVICE_ACCOUNT_DIR)
+            return KubeConfig.from_service_account(service_account_dir)
         except (ConfigError, KeyError) as e:
             raise ConfigurationError(f"Cannot use the in-cluster service account: {e}") from e
     fallback = os.environ.get("KUBECONFIG") or "~/.kube/config"
@@ -395,11 +396,14 @@ class LightkubeClientFactory(KubernetesClientFactory):
     ``trust_env`` is off: proxy variables of the environment do not apply to the API server connection.
     """
 
-    def __init__(self, *, request_timeout: float = 10.0) -> None:
+    def __init__(
+        self, *, request_timeout: float = 10.0, service_account_dir: Path = SERVICE_ACCOUNT_DIR
+    ) -> None:
         self._request_timeout = request_timeout
+        self._service_account_dir = service_account_dir
 
     def create(self, config: Configuration) -> KubernetesClient:
-        kube_config = load_kube_config(config)
+        kube_config = load_kube_config(config, self._service_account_dir)
         context = config.get(options.KUBERNETES_CONTEXT)
         try:
             single = kube_config.get(context) if context else kube_config.get()
