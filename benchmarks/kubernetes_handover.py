@@ -253,6 +253,11 @@ async def _run_series(
             trial = Trial(
                 mode, lease_seconds, granted - started, confirmed - started, retrieved - started, lease_left
             )
+            if mode == "graceful":
+                stopping = await leader.wait_for("STOPPING", timeout)
+                released = await leader.wait_for("RELEASED", timeout)
+                trial.leader_stopping_s = float(stopping.split()[1]) - started
+                trial.leader_released_s = float(released.split()[1]) - started
             series.trials.append(trial)
             print(
                 f"  {name} #{index + 1}: granted {trial.granted_s:.3f} s, confirmed {trial.confirmed_s:.3f} s, "

@@ -164,10 +164,12 @@ async def test_has_leadership_is_local(
     driver = services.election_driver
     assert driver is not None
     before = len(k8s_server.requests())
-    for _ in range(20):
+    calls = 50
+    for _ in range(calls):
         assert driver.has_leadership()
         assert await election.has_leadership(session_id)
-    assert len(k8s_server.requests()) - before <= 2  # at most a concurrent renewal, never one GET per call
+    # only the renewals (a GET and a PUT every 200 ms) hit the server, never a GET per call
+    assert len(k8s_server.requests()) - before < calls / 2
     await election.close()
 
 
@@ -324,7 +326,7 @@ async def test_a_fresh_lock_of_another_holder_is_respected_until_it_expires(
     k8s_server: KubernetesApiTestServer, new_services: ServicesFactory
 ) -> None:
     k8s_server.put_configmap(
-        NAMESPACE, CLUSTER_CONFIG_MAP, {}, annotations=lock_annotation("someone-else", 4, lease_seconds=2)
+        NAMESPACE, CLUSTER_CONFIG_MAP, {}, annotations=lock_annotation("someone-else", 4, lease_seconds=3)
     )
     services = await new_services()
     election = services.get_dispatcher_leader_election()
