@@ -1,0 +1,1 @@
+"""HA backends: one package per coordination store, each implementing the interfaces of ``standby.ha``."""
