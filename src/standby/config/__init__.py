@@ -1,38 +1,52 @@
-"""Typed configuration (temporary minimal stub; replaced by the full options registry)."""
+"""Typed configuration of standby, after Flink's ``ConfigOption`` / ``Configuration``.
 
-from __future__ import annotations
+```python
+from standby.config import Configuration, options
 
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+conf = Configuration.load("conf/config.yaml", dynamic=["-Dhigh-availability.type=zookeeper"])
+conf.get(options.HA_TYPE)            # 'zookeeper'
+conf.get(options.HEARTBEAT_TIMEOUT)  # timedelta(seconds=50)
+```
+"""
 
-T = TypeVar("T")
+from standby.config import options as options
+from standby.config._configuration import CONFIG_ENV_VAR as CONFIG_ENV_VAR
+from standby.config._configuration import CONFIG_FILE_NAME as CONFIG_FILE_NAME
+from standby.config._configuration import Configuration as Configuration
+from standby.config._configuration import validate as validate
+from standby.config._docs import render_options_markdown as render_options_markdown
+from standby.config._errors import ConfigurationError as ConfigurationError
+from standby.config._option import ConfigOption as ConfigOption
+from standby.config._option import is_sensitive_key as is_sensitive_key
+from standby.config._parsing import MemorySize as MemorySize
+from standby.config._parsing import format_duration as format_duration
+from standby.config._parsing import format_list as format_list
+from standby.config._parsing import format_map as format_map
+from standby.config._parsing import parse_bool as parse_bool
+from standby.config._parsing import parse_duration as parse_duration
+from standby.config._parsing import parse_list as parse_list
+from standby.config._parsing import parse_map as parse_map
+from standby.config._parsing import parse_memory as parse_memory
+from standby.config._parsing import parse_port_range as parse_port_range
 
-
-class ConfigurationError(ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class ConfigOption(Generic[T]):
-    key: str
-    type: type
-    default: T | None = None
-
-
-class Configuration:
-    def __init__(self, values: dict[str, Any] | None = None) -> None:
-        self._values = dict(values or {})
-
-    def get(self, option: ConfigOption[T]) -> T:
-        raw = self._values.get(option.key)
-        if raw is None:
-            return option.default  # type: ignore[return-value]
-        return option.type(raw)  # type: ignore[no-any-return]
-
-
-class options:
-    HA_TYPE = ConfigOption("high-availability.type", str, "NONE")
-    JOB_MANAGER_RPC_ADDRESS = ConfigOption("jobmanager.rpc.address", str, "localhost")
-    JOB_MANAGER_RPC_PORT = ConfigOption("jobmanager.rpc.port", int, 6123)
-    REST_ADDRESS = ConfigOption("rest.address", str, "localhost")
-    REST_PORT = ConfigOption("rest.port", int, 8081)
+__all__ = [
+    "CONFIG_ENV_VAR",
+    "CONFIG_FILE_NAME",
+    "ConfigOption",
+    "Configuration",
+    "ConfigurationError",
+    "MemorySize",
+    "format_duration",
+    "format_list",
+    "format_map",
+    "is_sensitive_key",
+    "options",
+    "parse_bool",
+    "parse_duration",
+    "parse_list",
+    "parse_map",
+    "parse_memory",
+    "parse_port_range",
+    "render_options_markdown",
+    "validate",
+]

@@ -1,0 +1,1 @@
+"""Benchmarks of standby (not tests): failover times, HA primitives, side by side with Flink."""

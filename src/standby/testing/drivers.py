@@ -1,0 +1,7 @@
+"""Public re-exports of the testing drivers."""
+
+from ._testing_drivers import TestingLeaderElectionDriver as TestingLeaderElectionDriver
+from ._testing_drivers import TestingLeaderElectionDriverFactory as TestingLeaderElectionDriverFactory
+from ._testing_drivers import TestingLeaderRetrievalDriver as TestingLeaderRetrievalDriver
+from ._testing_drivers import TestingLeaderRetrievalDriverFactory as TestingLeaderRetrievalDriverFactory
+from ._testing_drivers import TestingLeaderStorage as TestingLeaderStorage
