@@ -19,6 +19,23 @@ from ._checkpoint import StandaloneCheckpointIDCounter as StandaloneCheckpointID
 from ._checkpoint import StandaloneCheckpointRecoveryFactory as StandaloneCheckpointRecoveryFactory
 from ._checkpoint import StandaloneCompletedCheckpointStore as StandaloneCompletedCheckpointStore
 from ._checkpoint import subsume_checkpoints as subsume_checkpoints
+from ._checkpoints_cleaner import DefaultCheckpointsCleaner as DefaultCheckpointsCleaner
+from ._config_access import ha_storage_path as ha_storage_path
+from ._config_access import max_retained_checkpoints as max_retained_checkpoints
+from ._default_completed_checkpoint_store import (
+    DefaultCompletedCheckpointStore as DefaultCompletedCheckpointStore,
+)
+from ._default_completed_checkpoint_store import checkpoint_id_to_name as checkpoint_id_to_name
+from ._default_completed_checkpoint_store import name_to_checkpoint_id as name_to_checkpoint_id
+from ._default_completed_checkpoint_store import (
+    recover_completed_checkpoint_store as recover_completed_checkpoint_store,
+)
+from ._default_completed_checkpoint_store import (
+    retrieve_completed_checkpoints as retrieve_completed_checkpoints,
+)
+from ._default_execution_plan_store import DefaultExecutionPlanStore as DefaultExecutionPlanStore
+from ._default_execution_plan_store import ExecutionPlanStoreWatcher as ExecutionPlanStoreWatcher
+from ._default_execution_plan_store import NoOpExecutionPlanStoreWatcher as NoOpExecutionPlanStoreWatcher
 from ._default_leader_election_service import DefaultLeaderElection as DefaultLeaderElection
 from ._default_leader_election_service import DefaultLeaderElectionService as DefaultLeaderElectionService
 from ._embedded import EmbeddedHaServices as EmbeddedHaServices
@@ -51,6 +68,14 @@ from ._factory import create_high_availability_services as create_high_availabil
 from ._factory import high_availability_type as high_availability_type
 from ._factory import rest_address as rest_address
 from ._factory import rpc_address as rpc_address
+from ._file_system_blob_store import BlobStoreError as BlobStoreError
+from ._file_system_blob_store import FileSystemBlobStore as FileSystemBlobStore
+from ._file_system_blob_store import create_blob_store_from_config as create_blob_store_from_config
+from ._file_system_job_result_store import FileSystemJobResultStore as FileSystemJobResultStore
+from ._file_system_job_result_store import JavaSerializedValue as JavaSerializedValue
+from ._file_system_job_result_store import JobResultStoreError as JobResultStoreError
+from ._file_system_job_result_store import decode_job_result_entry as decode_job_result_entry
+from ._file_system_job_result_store import encode_job_result_entry as encode_job_result_entry
 from ._job_result_store import EmbeddedJobResultStore as EmbeddedJobResultStore
 from ._job_result_store import FailureCause as FailureCause
 from ._job_result_store import JobResult as JobResult
@@ -89,6 +114,10 @@ from ._state_handle_store import ResourceVersion as ResourceVersion
 from ._state_handle_store import RetrievableStateHandle as RetrievableStateHandle
 from ._state_handle_store import RetrievableStateStorageHelper as RetrievableStateStorageHelper
 from ._state_handle_store import StateHandleStore as StateHandleStore
+from ._storage_helper import COMPLETED_CHECKPOINT_PREFIX as COMPLETED_CHECKPOINT_PREFIX
+from ._storage_helper import EXECUTION_PLAN_PREFIX as EXECUTION_PLAN_PREFIX
+from ._storage_helper import FileStateHandle as FileStateHandle
+from ._storage_helper import FileSystemStateStorageHelper as FileSystemStateStorageHelper
 from ._types import DEFAULT_JOB_ID as DEFAULT_JOB_ID
 from ._types import ApplicationStatus as ApplicationStatus
 from ._types import JobID as JobID
