@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import logging
 
-from standby.ha import INITIAL_CHECKPOINT_ID, CheckpointIDCounter, CheckpointStoreError, CorruptHaDataError, JobStatus
+from standby.ha import (
+    INITIAL_CHECKPOINT_ID,
+    CheckpointIDCounter,
+    CheckpointStoreError,
+    CorruptHaDataError,
+    JobStatus,
+)
 
 from ._client import Compare, Delete, EtcdClient, KeyValue, Put
 from ._fencing import LeadershipFence, fenced_txn
@@ -49,7 +55,9 @@ class EtcdCheckpointIDCounter(CheckpointIDCounter):
         self._running = False
         if status.is_globally_terminal_state():
             _log.info("Removing %s (job %s)", self._key.decode(), status.value)
-            await fenced_txn(self._client, self._fence, f"delete {self._key.decode()}", [], [Delete(self._key)])
+            await fenced_txn(
+                self._client, self._fence, f"delete {self._key.decode()}", [], [Delete(self._key)]
+            )
 
     async def get_and_increment(self) -> int:
         for _ in range(_MAX_ATTEMPTS):
@@ -79,4 +87,6 @@ class EtcdCheckpointIDCounter(CheckpointIDCounter):
         return self._value(kv)
 
     async def set_count(self, new_id: int) -> None:
-        await fenced_txn(self._client, self._fence, f"set {self._key.decode()}", [], [Put(self._key, str(new_id).encode())])
+        await fenced_txn(
+            self._client, self._fence, f"set {self._key.decode()}", [], [Put(self._key, str(new_id).encode())]
+        )

@@ -24,6 +24,7 @@ from typing import Any, Literal, TypeVar
 import aetcd
 import aetcd.exceptions
 import aetcd.rpc
+import aetcd.rtypes
 import aetcd.watcher
 import grpc
 
@@ -161,7 +162,11 @@ class EtcdSettings:
 
     @property
     def uses_tls(self) -> bool:
-        return self.tls_ca_file is not None or self.tls_cert_file is not None or any(e.secure for e in self.endpoints)
+        return (
+            self.tls_ca_file is not None
+            or self.tls_cert_file is not None
+            or any(e.secure for e in self.endpoints)
+        )
 
     @property
     def cluster_prefix(self) -> str:
@@ -175,7 +180,9 @@ class EtcdSettings:
     def from_configuration(config: Configuration) -> EtcdSettings:
         """Read ``high-availability.etcd.*`` and ``high-availability.cluster-id``."""
         raw_endpoints = config.get(options.HA_ETCD_ENDPOINTS) or [DEFAULT_ENDPOINT]
-        endpoints = tuple(EtcdEndpoint.parse(e) for item in raw_endpoints for e in str(item).split(",") if e.strip())
+        endpoints = tuple(
+            EtcdEndpoint.parse(e) for item in raw_endpoints for e in str(item).split(",") if e.strip()
+        )
         ttl = _seconds(config.get(options.HA_ETCD_LEASE_TTL))
         return EtcdSettings(
             endpoints=endpoints,
@@ -376,6 +383,8 @@ class _ChannelClient(aetcd.Client):  # type: ignore[misc]  # aetcd is untyped
     Mirrors ``aetcd.Client.connect`` of aetcd 1.0 (stubs, authentication, watcher), only the channel differs.
     """
 
+    _is_connecting: bool
+
     def __init__(
         self,
         target: str,
@@ -394,19 +403,23 @@ class _ChannelClient(aetcd.Client):  # type: ignore[misc]  # aetcd is untyped
         if self._connected.is_set():
             return
         if self._is_connecting:
-            await asyncio.wait_for(self._connected.wait(), self._connect_wait_timeout)
+            async with asyncio.timeout(self._connect_wait_timeout):
+                await self._connected.wait()
             return
         rpc = aetcd.rpc
         try:
             self._is_connecting = True
             if self._credentials is not None:
-                self.channel = grpc.aio.secure_channel(self._target, self._credentials, options=self._channel_options)
+                self.channel = grpc.aio.secure_channel(
+                    self._target, self._credentials, options=self._channel_options
+                )
             else:
                 self.channel = grpc.aio.insecure_channel(self._target, options=self._channel_options)
             if self._username is not None and self._password is not None:
                 self.auth_stub = rpc.AuthStub(self.channel)
                 response = await self.auth_stub.Authenticate(
-                    rpc.AuthenticateRequest(name=self._username, password=self._password), timeout=self._timeout
+                    rpc.AuthenticateRequest(name=self._username, password=self._password),
+                    timeout=self._timeout,
                 )
                 self.metadata = (("token", response.token),)
             self.kvstub = rpc.KVStub(self.channel)
@@ -505,8 +518,8 @@ class EtcdClient:
                 channel_options: list[tuple[str, Any]] = [
                     ("grpc.lb_policy_name", "pick_first"),
                     # Reconnect quickly after a member restarts (gRPC's default backoff grows to 120 s).
+                    # (grpc.min_reconnect_backoff_ms stays at its default: it is also the connect timeout)
                     ("grpc.initial_reconnect_backoff_ms", 100),
-                    ("grpc.min_reconnect_backoff_ms", 100),
                     ("grpc.max_reconnect_backoff_ms", 1000),
                     # Detect dead connections under idle watches; etcd refuses pings more often than every 5 s.
                     ("grpc.keepalive_time_ms", 10_000),
@@ -522,7 +535,8 @@ class EtcdClient:
                     self._timeout,
                 )
                 try:
-                    await asyncio.wait_for(client.connect(), self._timeout)
+                    async with asyncio.timeout(self._timeout):
+                        await client.connect()
                 except (aetcd.exceptions.ClientError, TimeoutError) as e:
                     await client.close()
                     raise _unavailable_or_error(e, "connect", self.description) from e
@@ -530,8 +544,21 @@ class EtcdClient:
         return self._client
 
     async def connect(self) -> None:
-        """Open the channel and check that etcd answers (one read within the connection timeout)."""
-        await self.get(self.settings.cluster_prefix.encode())
+        """Open the channel and wait until etcd answers a read (bounded by the connection timeout)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
+        delay = 0.05
+        while True:
+            try:
+                await self._call(
+                    "connect", lambda c: c.get_range(b"\0", b"\0\0"), max(0.05, deadline - loop.time())
+                )
+                return
+            except EtcdUnavailableError:
+                if loop.time() + delay >= deadline:
+                    raise
+            await asyncio.sleep(delay)  # first connection attempts may fail while the channel comes up
+            delay = min(delay * 2, 0.5)
 
     async def close(self) -> None:
         if self._closed:
@@ -540,14 +567,17 @@ class EtcdClient:
         client, self._client = self._client, None
         if client is not None:
             try:
-                await asyncio.wait_for(client.close(), self._timeout)
+                async with asyncio.timeout(self._timeout):
+                    await client.close()
             except Exception as e:
                 _log.debug("Closing the etcd client of %s failed: %s", self.description, e)
 
     async def _call(self, what: str, fn: Callable[[Any], Awaitable[T]], timeout: float | None = None) -> T:
         client = await self._connected()
         try:
-            return await asyncio.wait_for(fn(client), timeout if timeout is not None else self._timeout)
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation of the caller
+            async with asyncio.timeout(timeout if timeout is not None else self._timeout):
+                return await fn(client)
         except (aetcd.exceptions.ClientError, TimeoutError) as e:
             raise _unavailable_or_error(e, what, self.description) from e
         except grpc.RpcError as e:
@@ -582,7 +612,12 @@ class EtcdClient:
         return int(result.deleted)
 
     async def txn(
-        self, compare: Sequence[Compare], success: Sequence[Op], failure: Sequence[Op] = (), *, what: str = "txn"
+        self,
+        compare: Sequence[Compare],
+        success: Sequence[Op],
+        failure: Sequence[Op] = (),
+        *,
+        what: str = "txn",
     ) -> TxnResult:
         """One atomic transaction: ``success`` ops if every comparison holds, else ``failure`` ops."""
 
@@ -590,7 +625,9 @@ class EtcdClient:
             t = c.transactions
             compares = []
             for cmp in compare:
-                target = {"create": t.create, "mod": t.mod, "version": t.version, "value": t.value}[cmp.target]
+                target = {"create": t.create, "mod": t.mod, "version": t.version, "value": t.value}[
+                    cmp.target
+                ]
                 built = target(cmp.key, prefix_range_end(cmp.key) if cmp.prefix else None)
                 if cmp.op == "==":
                     built = built == cmp.operand
@@ -613,7 +650,9 @@ class EtcdClient:
                         out.append(t.get(op.key, prefix_range_end(op.key) if op.prefix else None))
                 return out
 
-            succeeded, responses = await c.transaction(compare=compares, success=ops(success), failure=ops(failure))
+            succeeded, responses = await c.transaction(
+                compare=compares, success=ops(success), failure=ops(failure)
+            )
             return bool(succeeded), list(responses)
 
         succeeded, raw = await self._call(what, run)
@@ -637,7 +676,9 @@ class EtcdClient:
 
     async def keep_alive_once(self, lease_id: int, timeout: float | None = None) -> int:
         """Refresh the lease; the remaining TTL in seconds, ``<= 0`` when the lease expired or does not exist."""
-        reply = await self._call(f"keep-alive of lease {lease_id:x}", lambda c: c.refresh_lease(lease_id), timeout)
+        reply = await self._call(
+            f"keep-alive of lease {lease_id:x}", lambda c: c.refresh_lease(lease_id), timeout
+        )
         return int(reply.TTL) if reply is not None else 0
 
     async def revoke_lease(self, lease_id: int, timeout: float | None = None) -> None:

@@ -15,7 +15,6 @@ to its lease so it vanishes with the leader. A watch on ``.../leader/`` reports 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 
@@ -28,25 +27,28 @@ from standby.ha import (
     LeaderInformationRegister,
 )
 
-from ._client import Compare, Delete, EtcdClient, EtcdCompactedError, EtcdError, EtcdSettings, EtcdWatch, Get, Put
+from ._client import (
+    Compare,
+    Delete,
+    EtcdClient,
+    EtcdCompactedError,
+    EtcdError,
+    EtcdSettings,
+    EtcdWatch,
+    Get,
+    Put,
+)
 from ._fencing import FencingToken, LeadershipFence, fenced_txn
 from ._lease import EtcdLease, owner_description
 from ._paths import EtcdPaths
-from ._retrieval_driver import _Backoff, decode_leader_information, encode_leader_information
+from ._retrieval_driver import decode_leader_information, encode_leader_information
+from ._tasks import Backoff, cancel_and_wait
 
 _log = logging.getLogger(__name__)
 
 
 class _OwnKeyGoneError(Exception):
     """Our election key vanished (deleted externally, or its lease expired)."""
-
-
-async def _cancel_all(*tasks: asyncio.Task[object]) -> None:
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
 
 
 async def _first_delete(watch: EtcdWatch) -> bool:
@@ -99,7 +101,7 @@ class EtcdLeaderElectionDriver(LeaderElectionDriver):
             return
         self._running = False
         tasks, self._tasks = self._tasks, []
-        await _cancel_all(*tasks)
+        await cancel_and_wait(*tasks)
         token, self._leader = self._leader, None
         self._fence.revoke(token)
         lease, self._lease = self._lease, None
@@ -153,7 +155,7 @@ class EtcdLeaderElectionDriver(LeaderElectionDriver):
     # ----------------------------------------------------------------------------------------- campaign
 
     async def _run(self) -> None:
-        backoff = _Backoff()
+        backoff = Backoff()
         while self._running:
             try:
                 lease = await EtcdLease.grant(self._client, self._settings)
@@ -170,7 +172,7 @@ class EtcdLeaderElectionDriver(LeaderElectionDriver):
                 self._lease = None
                 await lease.revoke()
 
-    async def _campaign(self, lease: EtcdLease, backoff: _Backoff) -> None:
+    async def _campaign(self, lease: EtcdLease, backoff: Backoff) -> None:
         key = self._paths.election_key(lease.lease_id)
         self.election_key, self.create_revision, self.predecessor = key, None, None
         revision: int | None = None
@@ -207,7 +209,7 @@ class EtcdLeaderElectionDriver(LeaderElectionDriver):
 
     async def _wait_for_predecessors(self, lease: EtcdLease, key: bytes, revision: int) -> None:
         """Go's ``waitDeletes``: until no key of the latch has a lower create revision than ours."""
-        while lease.is_valid():
+        while lease.is_valid() and self._running:
             listing = await self._client.get_prefix(self._paths.latch_prefix, keys_only=True)
             mine = next((kv for kv in listing.kvs if kv.key == key), None)
             if mine is None or mine.create_revision != revision:
@@ -227,15 +229,17 @@ class EtcdLeaderElectionDriver(LeaderElectionDriver):
         deleted = asyncio.create_task(_first_delete(watch))
         lost = asyncio.create_task(lease.lost.wait())
         try:
-            done, _ = await asyncio.wait({deleted, lost}, timeout=self._recheck, return_when="FIRST_COMPLETED")
+            done, _ = await asyncio.wait(
+                {deleted, lost}, timeout=self._recheck, return_when="FIRST_COMPLETED"
+            )
             return deleted in done and deleted.result()
         finally:
-            await _cancel_all(deleted, lost)
+            await cancel_and_wait(deleted, lost)
             await watch.cancel()
 
     async def _hold(self, lease: EtcdLease, key: bytes, revision: int) -> None:
         """While leader: until the lease is lost or our key is deleted (then the lease counts as lost)."""
-        backoff = _Backoff()
+        backoff = Backoff()
         while not lease.lost.is_set() and self._running:
             try:
                 kv, read_revision = await self._client.get(key)
@@ -288,7 +292,7 @@ class EtcdLeaderElectionDriver(LeaderElectionDriver):
 
     async def _watch_leader_information(self) -> None:
         """Report changes of stored leader information while leader, so the service can re-publish."""
-        backoff = _Backoff()
+        backoff = Backoff()
         prefix = self._paths.leader_prefix
         while self._running:
             try:
@@ -327,7 +331,9 @@ class EtcdLeaderElectionDriver(LeaderElectionDriver):
 class EtcdLeaderElectionDriverFactory(LeaderElectionDriverFactory):
     """Creates the process's election driver (the DefaultLeaderElectionService keeps at most one at a time)."""
 
-    def __init__(self, client: EtcdClient, settings: EtcdSettings, paths: EtcdPaths, fence: LeadershipFence) -> None:
+    def __init__(
+        self, client: EtcdClient, settings: EtcdSettings, paths: EtcdPaths, fence: LeadershipFence
+    ) -> None:
         self._client = client
         self._settings = settings
         self._paths = paths

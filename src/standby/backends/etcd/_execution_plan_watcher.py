@@ -8,26 +8,12 @@ difference to the known plans is reported, so no addition or removal is missed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
-from standby.ha import ExecutionPlanListener, JobID
+from standby.ha import ExecutionPlanListener, ExecutionPlanStoreWatcher, JobID
 
 from ._client import EtcdClient, EtcdCompactedError, EtcdError
-from ._retrieval_driver import _Backoff
-
-try:  # the generic watcher interface lives in standby.ha once the stores land
-    from standby.ha import ExecutionPlanStoreWatcher
-except ImportError:  # pragma: no cover
-    import abc
-
-    class ExecutionPlanStoreWatcher(abc.ABC):  # type: ignore[no-redef]
-        @abc.abstractmethod
-        async def start(self, listener: ExecutionPlanListener) -> None: ...
-
-        @abc.abstractmethod
-        async def stop(self) -> None: ...
-
+from ._tasks import Backoff, cancel_and_wait
 
 _log = logging.getLogger(__name__)
 
@@ -55,11 +41,16 @@ class EtcdExecutionPlanStoreWatcher(ExecutionPlanStoreWatcher):
         if self._task is not None:
             raise RuntimeError("The etcd execution plan watcher was already started")
         self._listener = listener
-        self._task = asyncio.create_task(self._run(), name=f"etcd-execution-plan-watch {self._prefix.decode()}")
+        self._task = asyncio.create_task(
+            self._run(), name=f"etcd-execution-plan-watch {self._prefix.decode()}"
+        )
         # wait for the baseline so that plans added after start() are reported
         started = asyncio.ensure_future(self._started.wait())
-        done, _ = await asyncio.wait({started, self._task}, timeout=self._client.settings.connection_timeout * 2,
-                                     return_when="FIRST_COMPLETED")
+        done, _ = await asyncio.wait(
+            {started, self._task},
+            timeout=self._client.settings.connection_timeout * 2,
+            return_when="FIRST_COMPLETED",
+        )
         if started not in done:
             started.cancel()
             _log.warning("The etcd execution plan watch on %s is not established yet", self._prefix.decode())
@@ -76,7 +67,7 @@ class EtcdExecutionPlanStoreWatcher(ExecutionPlanStoreWatcher):
             listener.on_removed_execution_plan(job_id)
 
     async def _run(self) -> None:
-        backoff = _Backoff()
+        backoff = Backoff()
         first = True
         while True:
             try:
@@ -86,7 +77,9 @@ class EtcdExecutionPlanStoreWatcher(ExecutionPlanStoreWatcher):
                     self._known, first = now, False
                 else:
                     self._diff(now)
-                watch = await self._client.watch(self._prefix, prefix=True, start_revision=listing.revision + 1)
+                watch = await self._client.watch(
+                    self._prefix, prefix=True, start_revision=listing.revision + 1
+                )
                 self._started.set()
                 try:
                     backoff.reset()
@@ -110,7 +103,4 @@ class EtcdExecutionPlanStoreWatcher(ExecutionPlanStoreWatcher):
     async def stop(self) -> None:
         task, self._task = self._task, None
         self._listener = None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)

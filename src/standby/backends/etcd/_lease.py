@@ -9,7 +9,6 @@ or cut off considers its lease lost no later than etcd does.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -19,6 +18,7 @@ import uuid
 from collections.abc import Callable
 
 from ._client import EtcdClient, EtcdError, EtcdSettings
+from ._tasks import cancel_and_wait
 
 _log = logging.getLogger(__name__)
 
@@ -35,7 +35,9 @@ def owner_description(instance_id: str) -> bytes:
 class EtcdLease:
     """A granted lease with its keep-alive task. ``lost`` is set once; a lost lease is never revived."""
 
-    def __init__(self, client: EtcdClient, lease_id: int, ttl: int, granted_at: float, interval: float) -> None:
+    def __init__(
+        self, client: EtcdClient, lease_id: int, ttl: int, granted_at: float, interval: float
+    ) -> None:
         self._client = client
         self.lease_id = lease_id
         self.ttl = ttl
@@ -56,7 +58,9 @@ class EtcdLease:
         lease_id, ttl = await client.grant_lease(settings.lease_ttl_seconds)
         if ttl <= 0:
             raise EtcdError(f"etcd at {client.description} granted lease {lease_id:x} with TTL {ttl}")
-        lease = EtcdLease(client, lease_id, ttl, granted_at, min(settings.effective_keep_alive_interval, ttl / 3))
+        lease = EtcdLease(
+            client, lease_id, ttl, granted_at, min(settings.effective_keep_alive_interval, ttl / 3)
+        )
         lease._task = asyncio.create_task(lease._keep_alive(), name=f"etcd-lease-{lease_id:x}-keep-alive")
         return lease
 
@@ -104,7 +108,8 @@ class EtcdLease:
             sent = time.monotonic()
             try:
                 remaining = await self._client.keep_alive_once(
-                    self.lease_id, timeout=max(0.05, min(self._client.settings.connection_timeout, self._deadline - sent))
+                    self.lease_id,
+                    timeout=max(0.05, min(self._client.settings.connection_timeout, self._deadline - sent)),
                 )
             except EtcdError as e:
                 _log.warning("Keep-alive of etcd lease %x failed (retrying): %s", self.lease_id, e)
@@ -130,28 +135,32 @@ class EtcdLease:
                 event = self.keep_alive_event
                 lost = asyncio.ensure_future(self.lost.wait())
                 try:
-                    await asyncio.wait({asyncio.ensure_future(event.wait()), lost}, return_when="FIRST_COMPLETED")
+                    await asyncio.wait(
+                        {asyncio.ensure_future(event.wait()), lost}, return_when="FIRST_COMPLETED"
+                    )
                 finally:
                     lost.cancel()
 
-        await asyncio.wait_for(wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await wait()
 
     async def stop(self) -> None:
         """Stop keeping the lease alive (etcd expires it after its TTL)."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def revoke(self) -> None:
         """Stop and revoke: etcd deletes every key attached at once. Best effort, bounded."""
         await self.stop()
         self.mark_lost("revoked")
         try:
-            await self._client.revoke_lease(self.lease_id, timeout=min(_REVOKE_TIMEOUT, self._client.settings.connection_timeout))
+            await self._client.revoke_lease(
+                self.lease_id, timeout=min(_REVOKE_TIMEOUT, self._client.settings.connection_timeout)
+            )
         except EtcdError as e:
-            _log.info("Could not revoke etcd lease %x (it expires after %s s): %s", self.lease_id, self.ttl, e)
+            _log.info(
+                "Could not revoke etcd lease %x (it expires after %s s): %s", self.lease_id, self.ttl, e
+            )
 
 
 class EtcdLockLease:

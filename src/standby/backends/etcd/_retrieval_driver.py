@@ -9,7 +9,6 @@ key is simply re-read and watched from the current revision. Unreadable values c
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import uuid
@@ -23,6 +22,7 @@ from standby.ha import (
 )
 
 from ._client import EtcdClient, EtcdCompactedError, EtcdError, KeyValue
+from ._tasks import Backoff, cancel_and_wait
 
 _log = logging.getLogger(__name__)
 
@@ -32,7 +32,8 @@ _FORMAT_VERSION = 1
 def encode_leader_information(info: LeaderInformation) -> bytes:
     """``{"version": 1, "sessionId": ..., "address": ...}``."""
     return json.dumps(
-        {"version": _FORMAT_VERSION, "sessionId": str(info.session_id), "address": info.address}, sort_keys=True
+        {"version": _FORMAT_VERSION, "sessionId": str(info.session_id), "address": info.address},
+        sort_keys=True,
     ).encode()
 
 
@@ -46,22 +47,6 @@ def decode_leader_information(data: bytes | None, source: str = "<bytes>") -> Le
     except (ValueError, KeyError, TypeError) as e:
         _log.warning("Ignoring unreadable leader information in %s (%r): %s", source, data[:200], e)
         return LeaderInformation.empty()
-
-
-class _Backoff:
-    """Exponential backoff for reconnect loops: 50 ms doubling up to ``maximum``."""
-
-    def __init__(self, initial: float = 0.05, maximum: float = 1.0) -> None:
-        self._initial = initial
-        self._maximum = maximum
-        self._next = initial
-
-    def reset(self) -> None:
-        self._next = self._initial
-
-    async def wait(self) -> None:
-        delay, self._next = self._next, min(self._maximum, self._next * 2)
-        await asyncio.sleep(delay)
 
 
 class EtcdLeaderRetrievalDriver(LeaderRetrievalDriver):
@@ -89,11 +74,13 @@ class EtcdLeaderRetrievalDriver(LeaderRetrievalDriver):
     def _notify(self, kv: KeyValue | None) -> None:
         if self._running:
             self._handler.notify_leader_address(
-                decode_leader_information(kv.value if kv is not None else None, self._key.decode(errors="replace"))
+                decode_leader_information(
+                    kv.value if kv is not None else None, self._key.decode(errors="replace")
+                )
             )
 
     async def _run(self) -> None:
-        backoff = _Backoff()
+        backoff = Backoff()
         known = False
         while self._running:
             try:
@@ -115,7 +102,9 @@ class EtcdLeaderRetrievalDriver(LeaderRetrievalDriver):
             except EtcdError as e:
                 if known:
                     # ZooKeeper's ON_SUSPENDED_CONNECTION: the leader is unknown while etcd is unreachable.
-                    _log.warning("Lost the etcd watch on %s: %s; leader unknown until it is back", self._key, e)
+                    _log.warning(
+                        "Lost the etcd watch on %s: %s; leader unknown until it is back", self._key, e
+                    )
                     known = False
                     self._notify(None)
                 else:
@@ -129,10 +118,7 @@ class EtcdLeaderRetrievalDriver(LeaderRetrievalDriver):
     async def close(self) -> None:
         self._running = False
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
 
 class EtcdLeaderRetrievalDriverFactory(LeaderRetrievalDriverFactory):

@@ -131,7 +131,9 @@ class EtcdStateHandleStore(StateHandleStore[T], Generic[T]):
     def _name(self, name: str) -> str:
         normalized = name.strip("/")
         if not normalized or "/" in normalized:
-            raise ValueError(f"Invalid state handle name {name!r} in {self._root}: expected one non-empty segment")
+            raise ValueError(
+                f"Invalid state handle name {name!r} in {self._root}: expected one non-empty segment"
+            )
         return normalized
 
     def _entry_key(self, name: str) -> bytes:
@@ -174,7 +176,9 @@ class EtcdStateHandleStore(StateHandleStore[T], Generic[T]):
     async def _lease_id(self) -> int:
         return await self._lock_lease.lease_id()
 
-    async def _txn_with_lock(self, what: str, build: _TxnBuilder) -> tuple[bool, list[list[KeyValue] | int | None]]:
+    async def _txn_with_lock(
+        self, what: str, build: _TxnBuilder
+    ) -> tuple[bool, list[list[KeyValue] | int | None]]:
         """Run a txn that attaches keys to the lock lease; a lease etcd no longer knows is replaced once."""
         for attempt in range(2):
             lease_id = await self._lease_id()
@@ -230,7 +234,9 @@ class EtcdStateHandleStore(StateHandleStore[T], Generic[T]):
         key = self._entry_key(name)
         existing = await self._read(name)
         if existing is None or existing.marked:
-            raise StateHandleNotExistError(f"etcd key {key.decode()} does not exist (or is marked for deletion)")
+            raise StateHandleNotExistError(
+                f"etcd key {key.decode()} does not exist (or is marked for deletion)"
+            )
         old_handle = self._deserialize(existing) if existing.pointer is not None else None
         handle = await self._storage.store(state)
         what = f"replace {key.decode()}"
@@ -329,7 +335,9 @@ class EtcdStateHandleStore(StateHandleStore[T], Generic[T]):
 
     async def clear_entries(self) -> None:
         prefix = f"{self._root}/".encode()
-        await fenced_txn(self._client, self._fence, f"delete every entry under {self._root}", [], [Delete(prefix, True)])
+        await fenced_txn(
+            self._client, self._fence, f"delete every entry under {self._root}", [], [Delete(prefix, True)]
+        )
 
     # ----------------------------------------------------------------------------------------- reads, locks
 
@@ -409,4 +417,3 @@ class EtcdStateHandleStore(StateHandleStore[T], Generic[T]):
         prefix = self._locks_prefix(name)
         listing = await self._client.get_prefix(prefix, keys_only=True)
         return [kv.key[len(prefix) :].decode() for kv in listing.kvs]
-
