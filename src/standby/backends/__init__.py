@@ -1,1 +1,1 @@
-"""HA backends: one package per coordination store, each implementing the interfaces of ``standby.ha``."""
+"""standby.backends: one package per HA backend (filesystem, zookeeper, kubernetes, etcd), loaded by name."""

@@ -700,8 +700,10 @@ CHECKPOINTS_NUM_RETAINED: Final = ConfigOption(
     type=int,
     default=1,
     deprecated_keys=("state.checkpoints.num-retained",),
-    validator=_at_least(1),
-    description="Number of completed checkpoints kept; older ones are subsumed and discarded.",
+    description=(
+        "Number of completed checkpoints kept; older ones are subsumed and discarded. "
+        "A value <= 0 falls back to 1 with a warning, as Flink does."
+    ),
 )
 
 CHECKPOINTS_DIRECTORY: Final = ConfigOption(

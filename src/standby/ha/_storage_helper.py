@@ -115,7 +115,8 @@ class FileSystemStateStorageHelper(RetrievableStateStorageHelper[T]):
     """Stores payloads as ``<root>/<prefix><random>`` files; ``root`` is an fsspec URL or a local path.
 
     ``encode`` turns a state into bytes; ``decode(data, location)`` turns bytes back and raises
-    ``CorruptHaDataError`` naming ``location`` for data it cannot read.
+    ``CorruptHaDataError`` naming ``location`` for data it cannot read. ``random_name`` (a seam for tests) makes
+    the file name from the prefix.
     """
 
     def __init__(
@@ -124,6 +125,8 @@ class FileSystemStateStorageHelper(RetrievableStateStorageHelper[T]):
         prefix: str,
         encode: Callable[[T], bytes],
         decode: Callable[[bytes, str], T],
+        *,
+        random_name: Callable[[str], str] = random_filename,
     ) -> None:
         if not prefix or "/" in prefix:
             raise ValueError(f"Invalid payload file prefix {prefix!r}")
@@ -132,6 +135,7 @@ class FileSystemStateStorageHelper(RetrievableStateStorageHelper[T]):
         self._prefix = prefix
         self._encode = encode
         self._decode = decode
+        self._random_name = random_name
 
     @property
     def root(self) -> str:
@@ -146,7 +150,7 @@ class FileSystemStateStorageHelper(RetrievableStateStorageHelper[T]):
         self._fs.makedirs(self._root, exist_ok=True)
         last_error: Exception | None = None
         for _ in range(MAX_STORE_ATTEMPTS):
-            path = f"{self._root.rstrip('/')}/{random_filename(self._prefix)}"
+            path = f"{self._root.rstrip('/')}/{self._random_name(self._prefix)}"
             try:
                 with self._fs.open(path, "xb") as out:
                     out.write(data)
