@@ -120,33 +120,3 @@ async def eventually(
         if asyncio.get_running_loop().time() >= deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         await asyncio.sleep(0.02)
-
-
-@pytest.fixture(autouse=True)
-async def _dump_tasks_when_stuck() -> AsyncIterator[None]:  # DEBUG ONLY
-    import os
-
-    if not os.environ.get("ETCD_TEST_DUMP"):
-        yield
-        return
-
-    async def dump() -> None:
-        await asyncio.sleep(float(os.environ["ETCD_TEST_DUMP"]))
-        with open("/tmp/etcd-task-dump.txt", "a") as out:
-            print("######## DUMP", file=out)
-            for task in asyncio.all_tasks():
-                print("=== TASK", task.get_name(), repr(task)[:300], file=out)
-                coro = task.get_coro()
-                depth = 0
-                while coro is not None and depth < 40:
-                    frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None) or getattr(coro, "gi_frame", None)
-                    if frame is not None:
-                        print("   ", frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name, file=out)
-                    coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None) or getattr(coro, "gi_yieldfrom", None)
-                    depth += 1
-                print("    awaiting:", repr(coro)[:200], file=out)
-                out.flush()
-
-    t = asyncio.create_task(dump())
-    yield
-    t.cancel()

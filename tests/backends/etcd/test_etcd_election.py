@@ -37,7 +37,9 @@ def _driver(services: EtcdHaServices) -> EtcdLeaderElectionDriver:
     return driver
 
 
-async def test_lowest_create_revision_leads_and_each_waits_for_its_predecessor(etcd_backend: EtcdBackend) -> None:
+async def test_lowest_create_revision_leads_and_each_waits_for_its_predecessor(
+    etcd_backend: EtcdBackend,
+) -> None:
     processes = [await etcd_backend.new_services() for _ in range(3)]
     client = await etcd_backend.new_client()
     first_election, first = await _contend(processes[0], "jm0")
@@ -50,7 +52,7 @@ async def test_lowest_create_revision_leads_and_each_waits_for_its_predecessor(e
         contenders.append(contender)
         driver = _driver(processes[i])
         # one after the other, so that the create revisions are ordered jm0 < jm1 < jm2
-        await eventually(lambda d=driver: d.predecessor is not None, f"jm{i} to wait for a predecessor")  # type: ignore[misc]
+        await eventually(lambda d=driver: d.predecessor is not None, f"jm{i} to wait for a predecessor")
     drivers = [_driver(p) for p in processes]
 
     # keys: <root>/<cluster-id>/leader/latch/<lease id hex>, on the process's lease
@@ -82,7 +84,11 @@ async def test_leader_information_is_json_on_the_leaders_lease(etcd_backend: Etc
     key = f"/standby/{etcd_backend.cluster_id}/leader/dispatcher/connection_info".encode()
     kv, _ = await client.get(key)
     assert kv is not None
-    assert json.loads(kv.value) == {"version": 1, "sessionId": str(session_id), "address": "http://127.0.0.1:8081"}
+    assert json.loads(kv.value) == {
+        "version": 1,
+        "sessionId": str(session_id),
+        "address": "http://127.0.0.1:8081",
+    }
     lease = _driver(services).lease
     assert lease is not None and kv.lease == lease.lease_id
 
@@ -111,9 +117,11 @@ async def test_lost_lease_revokes_leadership_and_rejoins_with_a_new_lease(etcd_b
     assert not driver_a.has_leadership()
     # a re-joined with a new lease, behind b
     await eventually(
-        lambda: driver_a.lease is not None
-        and driver_a.lease.lease_id != old_lease.lease_id
-        and driver_a.predecessor == _driver(b).election_key,
+        lambda: (
+            driver_a.lease is not None
+            and driver_a.lease.lease_id != old_lease.lease_id
+            and driver_a.predecessor == _driver(b).election_key
+        ),
         "a to re-join behind b",
     )
     await election_b.close()
@@ -194,8 +202,12 @@ async def test_etcd_refuses_a_write_whose_election_key_is_gone(etcd_backend: Etc
         assert kv is not None
         fenced_out: list[str] = []
         fence = LeadershipFence()
-        fence.grant(FencingToken(key, kv.create_revision, lease), lambda _token, what: fenced_out.append(what))
-        counter_key = f"/standby/{etcd_backend.cluster_id}/jobs/{JobID.generate()}/checkpoint_id_counter".encode()
+        fence.grant(
+            FencingToken(key, kv.create_revision, lease), lambda _token, what: fenced_out.append(what)
+        )
+        counter_key = (
+            f"/standby/{etcd_backend.cluster_id}/jobs/{JobID.generate()}/checkpoint_id_counter".encode()
+        )
         counter = EtcdCheckpointIDCounter(client, counter_key, fence)
         assert await counter.get_and_increment() == 1
 

@@ -10,6 +10,7 @@ from ._client import Compare as Compare
 from ._client import DefaultEtcdClientFactory as DefaultEtcdClientFactory
 from ._client import Delete as Delete
 from ._client import EtcdClient as EtcdClient
+from ._client import EtcdClientClosedError as EtcdClientClosedError
 from ._client import EtcdClientFactory as EtcdClientFactory
 from ._client import EtcdCompactedError as EtcdCompactedError
 from ._client import EtcdEndpoint as EtcdEndpoint

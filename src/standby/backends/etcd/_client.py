@@ -46,6 +46,10 @@ class EtcdError(HighAvailabilityError):
     """An etcd request failed; the message names the request, the key and the endpoints."""
 
 
+class EtcdClientClosedError(EtcdError):
+    """The client was closed (its services were closed); background loops stop on this error."""
+
+
 class EtcdUnavailableError(EtcdError):
     """etcd could not be reached or did not answer within the connection timeout.
 
@@ -508,7 +512,7 @@ class EtcdClient:
 
     async def _connected(self) -> Any:
         if self._closed:
-            raise EtcdError(f"The etcd client of {self.description} is closed")
+            raise EtcdClientClosedError(f"The etcd client of {self.description} is closed")
         if self._client is not None:
             return self._client
         async with self._connect_lock:

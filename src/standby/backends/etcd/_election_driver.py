@@ -31,6 +31,7 @@ from ._client import (
     Compare,
     Delete,
     EtcdClient,
+    EtcdClientClosedError,
     EtcdCompactedError,
     EtcdError,
     EtcdSettings,
@@ -159,6 +160,8 @@ class EtcdLeaderElectionDriver(LeaderElectionDriver):
         while self._running:
             try:
                 lease = await EtcdLease.grant(self._client, self._settings)
+            except EtcdClientClosedError:
+                return
             except EtcdError as e:
                 _log.warning("Cannot join the leader election (retrying): %s", e)
                 await backoff.wait()
@@ -190,6 +193,9 @@ class EtcdLeaderElectionDriver(LeaderElectionDriver):
                 return
             except _OwnKeyGoneError as e:
                 lease.mark_lost(str(e))
+                return
+            except EtcdClientClosedError:
+                self._running = False
                 return
             except EtcdError as e:
                 _log.warning("Leader election on etcd interrupted (retrying): %s", e)
@@ -250,6 +256,8 @@ class EtcdLeaderElectionDriver(LeaderElectionDriver):
                     lease.mark_lost(f"election key {key.decode()} was deleted")
                     return
                 backoff.reset()
+            except EtcdClientClosedError:
+                return
             except EtcdError as e:
                 _log.debug("Watch on the own election key interrupted (retrying): %s", e)
                 await backoff.wait()
@@ -321,6 +329,8 @@ class EtcdLeaderElectionDriver(LeaderElectionDriver):
                     await watch.cancel()
                 if self._running:
                     await backoff.wait()
+            except EtcdClientClosedError:
+                return
             except EtcdCompactedError as e:
                 _log.info("Leader information watch missed events (%s); reading it again", e)
             except EtcdError as e:

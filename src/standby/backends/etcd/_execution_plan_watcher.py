@@ -12,7 +12,7 @@ import logging
 
 from standby.ha import ExecutionPlanListener, ExecutionPlanStoreWatcher, JobID
 
-from ._client import EtcdClient, EtcdCompactedError, EtcdError
+from ._client import EtcdClient, EtcdClientClosedError, EtcdCompactedError, EtcdError
 from ._tasks import Backoff, cancel_and_wait
 
 _log = logging.getLogger(__name__)
@@ -94,6 +94,8 @@ class EtcdExecutionPlanStoreWatcher(ExecutionPlanStoreWatcher):
                 finally:
                     await watch.cancel()
                 await backoff.wait()
+            except EtcdClientClosedError:
+                return
             except EtcdCompactedError as e:
                 _log.info("Execution plan watch missed events (%s); listing again", e)
             except EtcdError as e:

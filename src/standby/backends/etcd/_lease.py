@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from ._client import EtcdClient, EtcdError, EtcdSettings
+from ._client import EtcdClient, EtcdClientClosedError, EtcdError, EtcdSettings
 from ._tasks import cancel_and_wait
 
 _log = logging.getLogger(__name__)
@@ -111,6 +111,8 @@ class EtcdLease:
                     self.lease_id,
                     timeout=max(0.05, min(self._client.settings.connection_timeout, self._deadline - sent)),
                 )
+            except EtcdClientClosedError:
+                return  # the services closed; etcd expires the lease after its TTL
             except EtcdError as e:
                 _log.warning("Keep-alive of etcd lease %x failed (retrying): %s", self.lease_id, e)
                 next_at = time.monotonic() + min(self._interval, _KEEP_ALIVE_RETRY)

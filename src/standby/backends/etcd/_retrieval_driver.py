@@ -21,7 +21,7 @@ from standby.ha import (
     LeaderRetrievalEventHandler,
 )
 
-from ._client import EtcdClient, EtcdCompactedError, EtcdError, KeyValue
+from ._client import EtcdClient, EtcdClientClosedError, EtcdCompactedError, EtcdError, KeyValue
 from ._tasks import Backoff, cancel_and_wait
 
 _log = logging.getLogger(__name__)
@@ -97,6 +97,8 @@ class EtcdLeaderRetrievalDriver(LeaderRetrievalDriver):
                     await watch.cancel()
                 if self._running:
                     await backoff.wait()  # the stream was shut down under us: read again
+            except EtcdClientClosedError:
+                return
             except EtcdCompactedError as e:
                 _log.info("Leader retrieval of %s missed events (%s); reading it again", self._key, e)
             except EtcdError as e:

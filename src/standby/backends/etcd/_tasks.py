@@ -29,10 +29,12 @@ async def cancel_and_wait(*tasks: asyncio.Task[object] | None) -> None:
             task.cancel()
         _done, pending = await asyncio.wait(pending, timeout=_CANCEL_WAIT)
     for task in pending:
-        _log.warning("Task %s did not stop after %d cancellations; leaving it", task.get_name(), _CANCEL_ATTEMPTS)
-    for task in tasks:
-        if task is not None and task.done() and not task.cancelled() and task.exception() is not None:
-            _log.debug("Task %s ended with %r", task.get_name(), task.exception())
+        _log.warning(
+            "Task %s did not stop after %d cancellations; leaving it", task.get_name(), _CANCEL_ATTEMPTS
+        )
+    for maybe in tasks:
+        if maybe is not None and maybe.done() and not maybe.cancelled() and maybe.exception() is not None:
+            _log.debug("Task %s ended with %r", maybe.get_name(), maybe.exception())
 
 
 class Backoff:
