@@ -60,6 +60,9 @@ class EtcdCheckpointIDCounter(CheckpointIDCounter):
             )
 
     async def get_and_increment(self) -> int:
+        what = f"increment {self._key.decode()}"
+        if self._fence is not None:
+            self._fence.require(what)  # fail fast, without a round trip, when not the leader
         for _ in range(_MAX_ATTEMPTS):
             kv, _revision = await self._client.get(self._key)
             current = self._value(kv)
@@ -71,7 +74,7 @@ class EtcdCheckpointIDCounter(CheckpointIDCounter):
             result = await fenced_txn(
                 self._client,
                 self._fence,
-                f"increment {self._key.decode()}",
+                what,
                 [compare],
                 [Put(self._key, str(current + 1).encode())],
             )

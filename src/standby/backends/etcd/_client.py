@@ -375,7 +375,7 @@ def _unavailable_or_error(error: BaseException, what: str, where: str) -> EtcdEr
         aetcd.exceptions.ConnectionFailedError | aetcd.exceptions.ConnectionTimeoutError | TimeoutError,
     ):
         return EtcdUnavailableError(
-            f"etcd {what} failed at {where}: {error or 'timed out'}. Check that etcd is running and reachable "
+            f"etcd {what} failed at {where}: {str(error) or 'no answer in time'}. Check that etcd is running and reachable "
             f"('{ENDPOINTS_KEY}') and raise 'high-availability.etcd.connection-timeout' if it is slow."
         )
     return EtcdError(f"etcd {what} failed at {where}: {error!r}")

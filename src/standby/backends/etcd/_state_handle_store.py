@@ -194,8 +194,14 @@ class EtcdStateHandleStore(StateHandleStore[T], Generic[T]):
 
     # ----------------------------------------------------------------------------------------- writes
 
+    def _require_leadership(self, what: str) -> None:
+        # fail fast, before a payload is written, when not the leader (etcd checks again in the txn)
+        if self._fence is not None:
+            self._fence.require(what)
+
     async def add_and_lock(self, name: str, state: T) -> RetrievableStateHandle[T]:
         key = self._entry_key(name)
+        self._require_leadership(f"add {key.decode()}")
         existing = await self._read(name)
         if existing is not None:
             if existing.marked:
@@ -232,6 +238,7 @@ class EtcdStateHandleStore(StateHandleStore[T], Generic[T]):
 
     async def replace(self, name: str, expected_version: ResourceVersion, state: T) -> None:
         key = self._entry_key(name)
+        self._require_leadership(f"replace {key.decode()}")
         existing = await self._read(name)
         if existing is None or existing.marked:
             raise StateHandleNotExistError(
