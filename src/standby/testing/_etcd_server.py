@@ -344,6 +344,7 @@ class EtcdServer:
             try:
                 self.start()
             except BaseException:
+                self.keep_files = True  # the error message points at the log: keep it for inspection
                 self.close()
                 raise
         return self
@@ -627,6 +628,7 @@ class EtcdCluster:
         try:
             self.start()
         except BaseException:
+            self.keep_files = True  # the error message points at the logs: keep them for inspection
             self.close()
             raise
         return self

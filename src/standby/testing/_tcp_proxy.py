@@ -126,6 +126,7 @@ class TcpProxy:
         self._counts = threading.Condition()
         self._connection_count = 0
         self._total_connections = 0
+        self._discarded_bytes = 0
 
     # ----------------------------------------------------------------------------------------- properties
 
@@ -165,6 +166,11 @@ class TcpProxy:
     def total_connections(self) -> int:
         """Connections proxied since start (connections reset while dropping are not counted)."""
         return self._total_connections
+
+    @property
+    def discarded_bytes(self) -> int:
+        """Bytes thrown away while stalled with ``discard=True``."""
+        return self._discarded_bytes
 
     # ----------------------------------------------------------------------------------------- lifecycle
 
@@ -423,6 +429,7 @@ class TcpProxy:
                     break
                 if not flowing.is_set():
                     if self._discard:
+                        self._discarded_bytes += len(data)
                         continue
                     await flowing.wait()
                 sink.write(data)

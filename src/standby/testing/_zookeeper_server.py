@@ -74,6 +74,7 @@ _DEFAULT_JVM_OPTIONS: tuple[str, ...] = (
 )
 
 _SERVING_MODES_STANDALONE = frozenset({"standalone"})
+_SERVING_MODES_LEADER = frozenset({"leader"})
 _SERVING_MODES_QUORUM = frozenset({"leader", "follower"})
 
 
@@ -258,11 +259,18 @@ class _QuorumPeer:
 
 
 class ZooKeeperServer:
-    """A real ZooKeeper server process on 127.0.0.1 (standalone, or one member of a :class:`ZooKeeperEnsemble`).
+    """A real ZooKeeper server process on 127.0.0.1 (a single server, or one member of a :class:`ZooKeeperEnsemble`).
 
     The port, working directory (``zoo.cfg``, ``data/``, ``zookeeper.log``) and data stay the same across
     :meth:`stop`/:meth:`start`/:meth:`restart`, so sessions survive a restart that is shorter than their timeout.
     Use as a context manager: ``with ZooKeeperServer() as zk: KazooClient(zk.connect_string)``.
+
+    A single server runs by default as a quorum of one (``standaloneEnabled=false``, ``srvr`` reports
+    ``Mode: leader``) rather than in ZooKeeper's standalone mode: in standalone mode ZooKeeper 3.8.0 accepts client
+    connections before its database is loaded and then fails to close them (ZOOKEEPER-5051, a NullPointerException
+    in ``removeCnxn``), so a client that reconnects while the server restarts hangs until its connect timeout, which
+    is the whole session timeout. A quorum of one has no such window and behaves the same for clients.
+    ``quorum_of_one=False`` gives the real standalone mode (``Mode: standalone``).
     """
 
     def __init__(
@@ -280,6 +288,7 @@ class ZooKeeperServer:
         jvm_options: Sequence[str] | None = None,
         extra_config: Mapping[str, str] | None = None,
         keep_files: bool = False,
+        quorum_of_one: bool = True,
         _quorum: tuple[int, Sequence[_QuorumPeer]] | None = None,
     ) -> None:
         if tick_time_ms <= 0:
@@ -287,6 +296,14 @@ class ZooKeeperServer:
         self._installation = installation
         self.host = LOOPBACK
         self.port = port if port is not None else free_port()
+        self._serving_modes = _SERVING_MODES_QUORUM
+        if _quorum is None:
+            if quorum_of_one:
+                quorum_port, election_port = free_ports(2)
+                _quorum = (1, (_QuorumPeer(1, LOOPBACK, quorum_port, election_port),))
+                self._serving_modes = _SERVING_MODES_LEADER
+            else:
+                self._serving_modes = _SERVING_MODES_STANDALONE
         self.tick_time_ms = tick_time_ms
         # ZooKeeper's own default bounds are 2 and 20 ticks; 20 ticks of a small tick are too short for clients
         # that ask for several seconds, so the upper bound is explicit.
@@ -303,7 +320,8 @@ class ZooKeeperServer:
         self.extra_config: dict[str, str] = dict(extra_config or {})
         self.keep_files = keep_files
         self._quorum = _quorum
-        name = "zookeeper" if _quorum is None else f"zookeeper-{_quorum[0]}"
+        self._single = len(_quorum[1]) == 1 if _quorum is not None else True
+        name = f"zookeeper-{_quorum[0]}" if _quorum is not None and not self._single else "zookeeper"
         self.name = name
         self.work_dir = make_work_dir(f"standby-{name}-", base_dir)
         self.data_dir = self.work_dir / "data"
@@ -325,7 +343,7 @@ class ZooKeeperServer:
 
     @property
     def server_id(self) -> int | None:
-        """The ``myid`` of an ensemble member, ``None`` for a standalone server."""
+        """The ``myid`` of an ensemble member (1 for a quorum of one), ``None`` in standalone mode."""
         return self._quorum[0] if self._quorum is not None else None
 
     @property
@@ -372,7 +390,7 @@ class ZooKeeperServer:
         """Wait until ``ruok`` answers ``imok`` and ``srvr`` reports a serving mode; on failure the server is
         killed and :class:`ServerStartError` carries the log tail."""
         limit = self.startup_timeout if timeout is None else timeout
-        modes = _SERVING_MODES_STANDALONE if self._quorum is None else _SERVING_MODES_QUORUM
+        modes = self._serving_modes
 
         def serving() -> bool:
             process = self._process
@@ -436,6 +454,7 @@ class ZooKeeperServer:
             try:
                 self.start()
             except BaseException:
+                self.keep_files = True  # the error message points at the log: keep it for inspection
                 self.close()
                 raise
         return self
@@ -466,7 +485,7 @@ class ZooKeeperServer:
             return False
 
     def mode(self) -> str | None:
-        """``standalone``, ``leader`` or ``follower`` from ``srvr``; ``None`` when not serving or unreachable."""
+        """``leader``, ``follower`` or ``standalone`` from ``srvr``; ``None`` when not serving or unreachable."""
         try:
             return _parse_mode(self.four_letter_word("srvr", timeout=1.0))
         except OSError:
@@ -496,6 +515,9 @@ class ZooKeeperServer:
             "forceSync": "no",
             "preAllocSize": "4096",
         }
+        if self._quorum is not None and self._single:
+            # Without this a single server line still means standalone mode (see the class docstring).
+            settings["standaloneEnabled"] = "false"
         settings.update(self.extra_config)
         lines = [f"{key}={value}" for key, value in settings.items()]
         if self._quorum is not None:
@@ -685,6 +707,7 @@ class ZooKeeperEnsemble:
         try:
             self.start()
         except BaseException:
+            self.keep_files = True  # the error message points at the logs: keep them for inspection
             self.close()
             raise
         return self

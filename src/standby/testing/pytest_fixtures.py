@@ -2,7 +2,8 @@
 
 Enable them in ``tests/conftest.py`` with ``pytest_plugins = ["standby.testing.pytest_fixtures"]`` (or
 ``from standby.testing.pytest_fixtures import *``). Tests that need a server are skipped, with the reason naming the
-missing Debian package and ``scripts/install-test-servers``, when the server software is not installed.
+missing Debian package and ``scripts/install-test-servers``, when the server software is not installed; so are
+tests marked ``@pytest.mark.zookeeper`` / ``@pytest.mark.etcd`` that start their own servers.
 
 The server fixtures are module-scoped (one JVM / etcd per test module): a test that stops, kills or pauses a member
 must bring it back before it ends (``start_member``, ``start()``, ``resume()``), or use its own server in a
@@ -30,6 +31,8 @@ __all__ = [
     "etcd_cluster",
     "etcd_installation",
     "etcd_server",
+    "pytest_configure",
+    "pytest_runtest_setup",
     "tcp_proxy",
     "zookeeper_ensemble",
     "zookeeper_installation",
@@ -65,6 +68,24 @@ class TcpProxyFactory:
     def close(self) -> None:
         while self.proxies:
             self.proxies.pop().close()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``zookeeper`` and ``etcd`` markers (so ``--strict-markers`` accepts them anywhere)."""
+    config.addinivalue_line("markers", "zookeeper: needs a real ZooKeeper server (Debian package zookeeper)")
+    config.addinivalue_line("markers", "etcd: needs a real etcd server (Debian package etcd-server)")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip tests marked ``zookeeper`` / ``etcd`` when that server software is not installed here."""
+    if item.get_closest_marker("zookeeper") is not None:
+        reason = zookeeper_unavailable_reason()
+        if reason is not None:
+            pytest.skip(reason)
+    if item.get_closest_marker("etcd") is not None:
+        reason = etcd_unavailable_reason()
+        if reason is not None:
+            pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
