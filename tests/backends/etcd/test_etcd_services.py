@@ -12,6 +12,7 @@ from standby.config import Configuration
 from standby.ha import (
     CorruptHaDataError,
     DefaultCheckpointsCleaner,
+    DefaultExecutionPlanStore,
     ExecutionPlan,
     ExecutionPlanListener,
     FencingError,
@@ -37,6 +38,12 @@ class _PlanListener(ExecutionPlanListener):
 
     def on_removed_execution_plan(self, job_id: JobID) -> None:
         self.removed.append(job_id)
+
+
+def _plans(services: EtcdHaServices) -> DefaultExecutionPlanStore:
+    store = services.get_execution_plan_store()
+    assert isinstance(store, DefaultExecutionPlanStore)
+    return store
 
 
 async def _lead(services: EtcdHaServices, name: str = "jm") -> tuple[LeaderElection, RecordingContender]:
@@ -89,8 +96,8 @@ async def test_execution_plans_are_pointer_keys_with_locks_on_the_process_lease(
 async def test_locks_of_a_dead_process_vanish_with_its_lease(etcd_backend: EtcdBackend) -> None:
     leader, standby = await etcd_backend.new_services(), await etcd_backend.new_services()
     election, _ = await _lead(leader)
-    leader_store = leader.get_execution_plan_store()
-    standby_store = standby.get_execution_plan_store()
+    leader_store = _plans(leader)
+    standby_store = _plans(standby)
     await leader_store.start(_PlanListener())
     await standby_store.start(_PlanListener())
     job_id = JobID.generate()
@@ -215,11 +222,11 @@ async def test_global_cleanup_and_cleanup_all_data(etcd_backend: EtcdBackend) ->
 async def test_close_releases_locks_at_once(etcd_backend: EtcdBackend) -> None:
     leader, standby = await etcd_backend.new_services(), await etcd_backend.new_services()
     election, _ = await _lead(leader)
-    leader_store = leader.get_execution_plan_store()
+    leader_store = _plans(leader)
     await leader_store.start(_PlanListener())
     job_id = JobID.generate()
     await leader_store.put_execution_plan(ExecutionPlan(job_id=job_id, name="job"))
-    standby_store = standby.get_execution_plan_store()
+    standby_store = _plans(standby)
     await standby_store.start(_PlanListener())
     await standby_store.recover_execution_plan(job_id)
     await standby.close()  # revokes the lock lease: the lock is gone without waiting for the TTL
