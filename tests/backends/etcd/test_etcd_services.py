@@ -8,7 +8,6 @@ import json
 import pytest
 
 from standby.backends.etcd import EtcdExecutionPlanStoreWatcher, EtcdHaServices, EtcdStateHandleStore
-from standby.config import Configuration
 from standby.ha import (
     CorruptHaDataError,
     DefaultCheckpointsCleaner,
@@ -236,7 +235,3 @@ async def test_close_releases_locks_at_once(etcd_backend: EtcdBackend) -> None:
     await leader_store.global_cleanup(job_id)
     await leader_store.stop()
     await election.close()
-
-
-def test_configuration_type_is_etcd(etcd_backend: EtcdBackend) -> None:
-    assert Configuration(etcd_backend.configuration().to_dict()).get_raw("high-availability.type") == "etcd"

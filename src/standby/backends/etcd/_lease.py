@@ -58,9 +58,11 @@ class EtcdLease:
         lease_id, ttl = await client.grant_lease(settings.lease_ttl_seconds)
         if ttl <= 0:
             raise EtcdError(f"etcd at {client.description} granted lease {lease_id:x} with TTL {ttl}")
-        lease = EtcdLease(
-            client, lease_id, ttl, granted_at, min(settings.effective_keep_alive_interval, ttl / 3)
-        )
+        # etcd may grant more than asked (its minimum TTL grows with the raft election timeout): the default
+        # interval follows the granted TTL
+        explicit = settings.keep_alive_interval
+        interval = explicit if explicit is not None and explicit < ttl else ttl / 3
+        lease = EtcdLease(client, lease_id, ttl, granted_at, interval)
         lease._task = asyncio.create_task(lease._keep_alive(), name=f"etcd-lease-{lease_id:x}-keep-alive")
         return lease
 
