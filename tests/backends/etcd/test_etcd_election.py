@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Literal
 
 import pytest
 
 from standby.backends.etcd import (
     EtcdCheckpointIDCounter,
+    EtcdClient,
+    EtcdClientFactory,
+    EtcdCompactedError,
     EtcdHaServices,
     EtcdLeaderElectionDriver,
     EtcdLease,
+    EtcdSettings,
+    EtcdWatch,
     FencingToken,
     LeadershipFence,
     Put,
@@ -248,3 +254,72 @@ async def test_retriever_follows_leader_changes(etcd_backend: EtcdBackend) -> No
     await election_b.close()
     await listener.wait_for_no_leader()
     await retriever.stop()
+
+
+class _StaleWatchClient(EtcdClient):
+    """Starts the first watch on a leader information key at revision 1, which the test compacted away."""
+
+    stale_watches = 0
+
+    async def watch(
+        self,
+        key: bytes,
+        *,
+        prefix: bool = False,
+        start_revision: int | None = None,
+        only: Literal["PUT", "DELETE"] | None = None,
+    ) -> EtcdWatch:
+        if key.endswith(b"/connection_info") and _StaleWatchClient.stale_watches == 0:
+            _StaleWatchClient.stale_watches += 1
+            start_revision = 1
+        return await super().watch(key, prefix=prefix, start_revision=start_revision, only=only)
+
+
+class _StaleWatchClientFactory(EtcdClientFactory):
+    def create_client(self, settings: EtcdSettings) -> EtcdClient:
+        return _StaleWatchClient(settings)
+
+
+async def test_retriever_recovers_from_a_compacted_watch(etcd_backend: EtcdBackend) -> None:
+    leader = await etcd_backend.new_services()
+    client = await etcd_backend.new_client()
+    election, contender = await _contend(leader, "leader")
+    session_id = await contender.wait_for_leadership()
+    await election.confirm_leadership(session_id, "http://first")
+    _, revision = await client.get(b"/")
+    await client.compact(revision)
+
+    # the seam for tests: a client factory, no monkeypatching
+    _StaleWatchClient.stale_watches = 0
+    reader_backend = EtcdBackend(
+        etcd_backend.endpoints,
+        etcd_backend.storage_dir,
+        cluster_id=etcd_backend.cluster_id,
+        client_factory=_StaleWatchClientFactory(),
+    )
+    try:
+        reader = await reader_backend.new_services()
+        listener = RecordingRetrievalListener()
+        retriever = reader.get_dispatcher_leader_retriever()
+        await retriever.start(listener)
+        await listener.wait_for_leader("http://first", session_id)
+        await eventually(lambda: _StaleWatchClient.stale_watches == 1, "the stale watch")
+        await election.confirm_leadership(session_id, "http://second")
+        await listener.wait_for_leader("http://second", session_id)
+        await retriever.stop()
+    finally:
+        await reader_backend.close_all()
+    await election.close()
+
+
+async def test_watch_from_a_compacted_revision_raises(etcd_backend: EtcdBackend) -> None:
+    client = await etcd_backend.new_client()
+    key = f"/standby/{etcd_backend.cluster_id}/compacted".encode()
+    first = await client.put(key, b"1")
+    latest = await client.put(key, b"2")
+    await client.compact(latest)
+    watch = await client.watch(key, start_revision=first)
+    with pytest.raises(EtcdCompactedError) as caught:
+        async for _event in watch.events():
+            pass
+    assert caught.value.compacted_revision == latest

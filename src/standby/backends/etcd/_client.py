@@ -671,6 +671,10 @@ class EtcdClient:
                 responses.append(None)
         return TxnResult(succeeded, responses)
 
+    async def compact(self, revision: int) -> None:
+        """Compact etcd's history up to ``revision`` (tools and tests; etcd usually auto-compacts)."""
+        await self._call(f"compaction at revision {revision}", lambda c: c.compact(revision, physical=True))
+
     # ----------------------------------------------------------------------------------------- leases
 
     async def grant_lease(self, ttl: int) -> tuple[int, int]:
