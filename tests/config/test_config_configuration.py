@@ -558,7 +558,7 @@ def test_validate_reports_every_bad_value() -> None:
             "heartbeat.timeout": "abc",
             "rest.port": "http",
             "high-availability.zookeeper.client.acl": "world",
-            "state.checkpoints.num-retained": "0",
+            "state.checkpoints.num-retained": "many",
         }
     )
     errors = bad.validate()

@@ -58,7 +58,9 @@ async def client(kubeconfig: Path) -> AsyncIterator[AsyncClient]:
 async def http(server: KubernetesApiTestServer) -> AsyncIterator[httpx.AsyncClient]:
     """A raw HTTP client, for what lightkube cannot send (DeleteOptions bodies, bad JSON, bookmarks)."""
     headers = {"Authorization": f"Bearer {server.token}"}
-    async with httpx.AsyncClient(base_url=server.url, headers=headers, trust_env=False, timeout=WAIT) as raw:
+    async with httpx.AsyncClient(
+        base_url=server.url, headers=headers, trust_env=False, verify=False, timeout=WAIT
+    ) as raw:
         yield raw
 
 
@@ -175,6 +177,24 @@ async def test_replace_with_stale_resource_version_is_409_conflict(client: Async
         "please apply your changes to the latest version and try again"
     )
     assert (await client.get(ConfigMap, "a")).data == {"k": "2"}
+
+
+async def test_read_modify_replace_loop_detects_a_concurrent_writer(
+    server: KubernetesApiTestServer, client: AsyncClient
+) -> None:
+    """The HA backend's compare-and-swap: get, change, replace with the read resourceVersion."""
+    await client.create(config_map("a", {"leader": "jm-1"}))
+    mine = await client.get(ConfigMap, "a")
+    theirs = await client.get(ConfigMap, "a")
+    assert theirs.data is not None and mine.data is not None
+    theirs.data["leader"] = "jm-2"
+    await client.replace(theirs)
+    mine.data["leader"] = "jm-3"
+    with pytest.raises(ApiError) as caught:
+        await client.replace(mine)
+    assert caught.value.status.code == 409
+    stored = server.get_configmap(NS, "a")
+    assert stored is not None and stored["data"] == {"leader": "jm-2"}
 
 
 async def test_replace_without_resource_version_is_unconditional(client: AsyncClient) -> None:

@@ -1,1 +1,1 @@
-"""HA backends: one package per coordination store (filesystem, zookeeper, kubernetes, etcd)."""
+"""standby.backends: one package per HA backend (filesystem, zookeeper, kubernetes, etcd), loaded by name."""

@@ -67,6 +67,7 @@ class DefaultExecutionPlanStore(ExecutionPlanStore, ExecutionPlanListener):
         self._added: set[JobID] = set()
         self._listener: ExecutionPlanListener | None = None
         self._running = False
+        self._pending_events: set[asyncio.Task[None]] = set()
 
     @property
     def state_handle_store(self) -> StateHandleStore[ExecutionPlan]:
@@ -103,6 +104,8 @@ class DefaultExecutionPlanStore(ExecutionPlanStore, ExecutionPlanListener):
                     first = e
                 else:
                     first.add_note(f"Stopping the watcher failed as well: {e!r}")
+            for task in list(self._pending_events):
+                task.cancel()  # they would be dropped anyway: the store no longer runs
             if first is not None:
                 raise StateHandleStoreError(
                     f"Could not properly stop the DefaultExecutionPlanStore: {first}"
@@ -212,20 +215,38 @@ class DefaultExecutionPlanStore(ExecutionPlanStore, ExecutionPlanListener):
     # -- ExecutionPlanListener (events of the watcher)
 
     def on_added_execution_plan(self, job_id: JobID) -> None:
-        if not self._running or self._listener is None or job_id in self._added:
-            return
-        try:
-            self._listener.on_added_execution_plan(job_id)
-        except Exception:
-            _log.exception("Failed to notify execution plan listener about the added plan %s.", job_id)
+        self._on_watcher_event(job_id, added=True)
 
     def on_removed_execution_plan(self, job_id: JobID) -> None:
-        if not self._running or self._listener is None or job_id not in self._added:
+        self._on_watcher_event(job_id, added=False)
+
+    def _on_watcher_event(self, job_id: JobID, added: bool) -> None:
+        if not self._lock.locked():
+            self._forward(job_id, added)
             return
+
+        # Flink handles watcher events under the store's lock: an event about a plan this instance is adding
+        # right now is judged after the add finished (and then filtered out as our own).
+        async def forward_when_unlocked() -> None:
+            async with self._lock:
+                self._forward(job_id, added)
+
+        task = asyncio.get_running_loop().create_task(forward_when_unlocked())
+        self._pending_events.add(task)
+        task.add_done_callback(self._pending_events.discard)
+
+    def _forward(self, job_id: JobID, added: bool) -> None:
+        if not self._running or self._listener is None:
+            return
+        if added == (job_id in self._added):
+            return  # added: by this instance (or a false positive); removed: not ours
         try:
-            self._listener.on_removed_execution_plan(job_id)
+            if added:
+                self._listener.on_added_execution_plan(job_id)
+            else:
+                self._listener.on_removed_execution_plan(job_id)
         except Exception:
-            _log.exception("Failed to notify execution plan listener about the removed plan %s.", job_id)
+            _log.exception("Failed to notify the execution plan listener about plan %s.", job_id)
 
     def __repr__(self) -> str:
         return f"DefaultExecutionPlanStore({self._store!r})"
