@@ -4,6 +4,7 @@ elector's rules (acquire on expiry, release on close, re-join after losing, fast
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import datetime
@@ -439,3 +440,27 @@ async def test_a_leader_that_cannot_renew_steps_down_before_its_lease_expires(
     k8s_server.faults.clear_failures()
     await contender.wait_for_leadership()  # and it re-joins once the API server answers again
     await election.close()
+
+
+async def test_a_new_driver_while_the_old_one_closes_keeps_its_leadership(
+    k8s_server: KubernetesApiTestServer, new_services: ServicesFactory
+) -> None:
+    """The last contender leaves (the driver closes, releasing the lock) while another registers (a new driver of
+    the same process acquires a new term): the old driver must neither clear the new leadership nor release the
+    new term's lock."""
+    services = await new_services()
+    first, _, _ = await lead(services)
+    closing = asyncio.ensure_future(first.close())
+    await eventually(lambda: not services.leader_election_service.has_driver, "the old driver to be closing")
+    second = services.get_resource_manager_leader_election()
+    contender = RecordingContender("second")
+    await second.start_leader_election(contender)
+    await closing
+    session_id = await contender.wait_for_leadership()
+    renewed = record_of(k8s_server)["renewTime"]
+    await eventually(lambda: record_of(k8s_server)["renewTime"] != renewed, "a renewal of the new term")
+    assert await second.has_leadership(session_id)
+    assert record_of(k8s_server)["holderIdentity"] == services.lock_identity
+    assert services.leadership.current_term() == record_of(k8s_server)["leaderTransitions"]
+    assert [event.kind for event in contender.events] == ["grant"]  # never revoked by the old driver
+    await second.close()

@@ -216,6 +216,7 @@ class LeadershipState:
         self._clock = clock or SystemClock()
         self._term: int | None = None
         self._deadline = 0.0
+        self._owner: object | None = None
 
     def is_leading(self) -> bool:
         return self._term is not None and self._clock.monotonic() < self._deadline
@@ -228,16 +229,23 @@ class LeadershipState:
     def deadline(self) -> float:
         return self._deadline
 
-    def _lead(self, term: int, deadline: float) -> None:
+    # The owner is the election round that acquired: a round that ended (or an elector being stopped while a
+    # newer driver of the same process already leads) must not touch the state of the newer round.
+
+    def _lead(self, owner: object, term: int, deadline: float) -> None:
+        self._owner = owner
         self._term = term
         self._deadline = deadline
 
-    def _extend(self, deadline: float) -> None:
-        self._deadline = max(self._deadline, deadline)
+    def _extend(self, owner: object, deadline: float) -> None:
+        if owner is self._owner:
+            self._deadline = max(self._deadline, deadline)
 
-    def _clear(self) -> None:
-        self._term = None
-        self._deadline = 0.0
+    def _clear(self, owner: object) -> None:
+        if owner is self._owner:
+            self._owner = None
+            self._term = None
+            self._deadline = 0.0
 
 
 class LeaderCallbackHandler(abc.ABC):
@@ -277,6 +285,8 @@ class KubernetesLeaderElector:
         self._may_create = may_create
         self._round: _ElectionRound | None = None
         self._stopped = False
+        #: the term of this elector's last acquisition (what a graceful stop releases)
+        self._acquired_term: int | None = None
         #: rounds started so far (for tests)
         self.rounds = 0
 
@@ -306,11 +316,11 @@ class KubernetesLeaderElector:
         default the renew deadline)."""
         self._stopped = True
         current, self._round = self._round, None
-        self._state._clear()
         if current is not None:
+            self._state._clear(current)
             current.cancel()
             await current.wait_finished()
-        if release:
+        if release and self._acquired_term is not None:
             bound = timeout if timeout is not None else self._configuration.renew_deadline
             try:
                 await asyncio.wait_for(self._release(), bound)
@@ -323,13 +333,19 @@ class KubernetesLeaderElector:
                 )
 
     async def _release(self) -> None:
-        """client-go ``release()``: clear the holder, 1 s lease, keep the transitions; only if we hold it."""
+        """client-go ``release()``: clear the holder, 1 s lease, keep the transitions; only if the lock is still
+        ours in the term this elector acquired (not a newer term of the same process)."""
         name = self._configuration.config_map_name
         identity = self._configuration.lock_identity
         for _ in range(_CONFLICT_ATTEMPTS):
             current = await self._client.get_config_map(name)
             record = read_record(current)
-            if current is None or record is None or record.holder_identity != identity:
+            if (
+                current is None
+                or record is None
+                or record.holder_identity != identity
+                or record.leader_transitions != self._acquired_term
+            ):
                 return
             now = self._clock.now()
             released = LeaderElectionRecord(
@@ -405,12 +421,13 @@ class KubernetesLeaderElector:
             return True, new_record, new_term
         return False, record, None
 
-    def _grant(self, term: int, deadline: float) -> None:
-        self._state._lead(term, deadline)
+    def _grant(self, owner: _ElectionRound, term: int, deadline: float) -> None:
+        self._acquired_term = term
+        self._state._lead(owner, term, deadline)
         self._callbacks.is_leader()
 
-    def _revoke(self) -> None:
-        self._state._clear()
+    def _revoke(self, owner: _ElectionRound) -> None:
+        self._state._clear(owner)
         self._callbacks.not_leader()
 
 
@@ -467,7 +484,7 @@ class _ElectionRound:
                     if record is None or not record.is_held
                     else f"held by {record.holder_identity}",
                 )
-                self._elector._state._clear()
+                self._elector._state._clear(self)
                 self._lost.set()
             return
         self._observed = record
@@ -489,7 +506,7 @@ class _ElectionRound:
             _log.exception("Leader election round on %s failed", self._elector.configuration.config_map_name)
             if self._leading:
                 self._leading = False
-                self._elector._revoke()
+                self._elector._revoke(self)
 
     def _clock(self) -> Clock:
         return self._elector._clock
@@ -515,7 +532,7 @@ class _ElectionRound:
                 _log.info(
                     "Acquired the leader lock on ConfigMap %s (term %d)", configuration.config_map_name, term
                 )
-                self._elector._grant(term, sent + configuration.renew_deadline)
+                self._elector._grant(self, term, sent + configuration.renew_deadline)
                 return
             if record is not None:
                 self._observed = record
@@ -586,7 +603,7 @@ class _ElectionRound:
                 continue
             if renewed:
                 failed = False
-                state._extend(sent + configuration.renew_deadline)
+                state._extend(self, sent + configuration.renew_deadline)
                 continue
             _log.warning(
                 "The leader lock on ConfigMap %s is no longer ours (%s); stepping down",
@@ -598,4 +615,4 @@ class _ElectionRound:
             break
         if not self._cancelled:
             self._leading = False
-            self._elector._revoke()
+            self._elector._revoke(self)
