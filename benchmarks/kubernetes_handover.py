@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import importlib.metadata
 import json
 import os
 import platform
@@ -296,8 +297,6 @@ async def _first_leader(children: list[Child], timeout: float) -> Child:
 
 
 async def _main(arguments: argparse.Namespace) -> dict[str, Any]:
-    import lightkube
-
     from standby.testing.kubernetes_api_server import KubernetesApiServerProcess
 
     with tempfile.TemporaryDirectory(prefix="standby-k8s-bench-") as tmp:
@@ -334,7 +333,7 @@ async def _main(arguments: argparse.Namespace) -> dict[str, Any]:
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
             "load_average_1m": os.getloadavg()[0],
-            "lightkube": getattr(lightkube, "__version__", "unknown"),
+            "lightkube": importlib.metadata.version("lightkube"),
         },
         "metrics": {
             "granted_s": "signal to the standby's leadership grant",
