@@ -35,7 +35,16 @@ from ..dispatcher import DefaultDispatcherRunner, DispatcherServices
 from ..jobmaster import JobMasterServices
 from ..resourcemanager import ResourceManagerService
 from ..rest import RestEndpointContext, RestLeaderContender, add_rest_routes
-from ..rpc import HttpServer, RpcClient, RpcEndpoint, RpcError, RpcService, build_app, secure
+from ..rpc import (
+    HttpServer,
+    RpcClient,
+    RpcConnectionError,
+    RpcEndpoint,
+    RpcError,
+    RpcService,
+    build_app,
+    secure,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -207,14 +216,18 @@ class JobManagerProcess(RestEndpointContext):
             await server.stop()
         await self.rpc_client.close()
         services = self.services
+        removed = False
         if services is not None and (self._given_services is None or cleanup_ha):
             try:
                 await services.close_with_optional_clean(cleanup_ha)
+                removed = cleanup_ha
             except Exception:
-                _log.exception("Closing the HA services failed")
+                _log.exception(
+                    "Closing the HA services failed%s", "; HA data may be left" if cleanup_ha else ""
+                )
         self.shutdown_requested.set()
         _log.info(
-            "JobManager %s stopped%s", self.jobmanager_id, " and removed the HA data" if cleanup_ha else ""
+            "JobManager %s stopped%s", self.jobmanager_id, " and removed the HA data" if removed else ""
         )
 
     def request_shutdown(self, cleanup_ha: bool = False) -> None:
@@ -272,6 +285,21 @@ class JobManagerProcess(RestEndpointContext):
                 _log.info("Could not ask %s to shut down: %s", address, e)
 
         await asyncio.gather(*(stop(a) for a in others + task_managers))
+
+        async def gone(address: str) -> None:
+            # a standby still running could take over once we let go, and write into what we remove
+            deadline = asyncio.get_running_loop().time() + 15.0
+            while asyncio.get_running_loop().time() < deadline:
+                try:
+                    await self.rpc_client.call(address, "info", {}, timeout_s=1)
+                except RpcConnectionError:
+                    return
+                except RpcError:
+                    pass
+                await asyncio.sleep(0.1)
+            _log.warning("%s did not stop within 15 s", address)
+
+        await asyncio.gather(*(gone(a) for a in others + task_managers))
         self.request_shutdown(cleanup_ha=True)
 
     # ------------------------------------------------------------------ announce (for `standby status`)
