@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import logging
 import os
@@ -478,6 +477,5 @@ def main() -> None:
     """Console entry point ``standby``."""
     # the child processes of the demo and users' scripts expect unbuffered, line-wise logs
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    with contextlib.suppress(AttributeError):
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    # SIGPIPE stays ignored (Python's default): servers must see EPIPE as an error, not die of the signal
     app()
