@@ -38,6 +38,7 @@ __all__ = [
     "HA_ETCD_TLS_CERT_FILE",
     "HA_ETCD_TLS_KEY_FILE",
     "HA_ETCD_USERNAME",
+    "HA_FILESYSTEM_INOTIFY",
     "HA_FILESYSTEM_POLL_INTERVAL",
     "HA_JOB_MANAGER_PORT_RANGE",
     "HA_KUBERNETES_LEASE_DURATION",
@@ -461,7 +462,7 @@ HA_ETCD_ENDPOINTS: Final = ConfigOption(
     key="high-availability.etcd.endpoints",
     type=list[str],
     validator=_non_empty_items,
-    description="standby: the etcd endpoints as 'host:port' entries, e.g. '127.0.0.1:2379' or a YAML list. Required for etcd HA.",
+    description="standby: the etcd endpoints as 'host:port' entries, e.g. '127.0.0.1:2379' or a YAML list. When unset, 127.0.0.1:2379.",
 )
 
 HA_ETCD_ROOT: Final = ConfigOption(
@@ -539,6 +540,16 @@ HA_FILESYSTEM_POLL_INTERVAL: Final = ConfigOption(
     validator=_positive_duration,
     description=(
         "standby: how often the single-host file-system backend polls for changes when inotify is unavailable."
+    ),
+)
+
+HA_FILESYSTEM_INOTIFY: Final = ConfigOption(
+    key="high-availability.filesystem.inotify",
+    type=bool,
+    default=True,
+    description=(
+        "standby: whether the single-host file-system backend watches its files with inotify (Linux); "
+        "when false it only polls every 'high-availability.filesystem.poll-interval'."
     ),
 )
 
@@ -876,7 +887,7 @@ OPTION_SECTIONS: Final[tuple[tuple[str, tuple[ConfigOption[Any], ...]], ...]] = 
             HA_ETCD_TLS_KEY_FILE,
         ),
     ),
-    ("File system backend", (HA_FILESYSTEM_POLL_INTERVAL,)),
+    ("File system backend", (HA_FILESYSTEM_POLL_INTERVAL, HA_FILESYSTEM_INOTIFY)),
     ("Job result store", (JOB_RESULT_STORE_STORAGE_PATH, JOB_RESULT_STORE_DELETE_ON_COMMIT)),
     (
         "Cluster",
