@@ -176,3 +176,31 @@ async def test_sigterm_hands_leadership_over_at_once_and_keeps_the_job(processes
     result = await processes.result(job_id)
     assert result["accumulator-results"] == counter_expectation(1500)
     assert "JobManager" in leader.log_text() and "stopped" in leader.log_text()
+
+
+async def test_shutdown_cluster_stops_every_process_and_removes_the_ha_data(
+    processes: ProcessCluster,
+) -> None:
+    await processes.start("jobmanager")
+    await processes.start("jobmanager")
+    await processes.start("taskmanager")
+    leader = await processes.ready()
+    job_id = await processes.submit(["100000", "3"], parallelism=1)
+    await processes.checkpoints_completed(job_id, at_least=1)
+
+    async def all_announced() -> bool:
+        return len((await processes.get(leader, "/jobmanagers"))["jobmanagers"]) == 2
+
+    await wait_for("both JobManagers to announce themselves", all_announced)
+    response = await processes.http.delete(f"{leader.url}/cluster")
+    assert response.status_code == 202
+
+    for proc in processes.procs:
+        assert proc.proc is not None
+        assert await asyncio.wait_for(proc.proc.wait(), 30) == 0, proc.log_text()[-2000:]
+    remaining = [
+        p
+        for p in ("execution-plans", "jobs", "blob")
+        if (processes.ha_dir / p).exists() and any((processes.ha_dir / p).iterdir())
+    ]
+    assert remaining == []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import logging
 import os
@@ -111,10 +110,6 @@ def _load(config: Path | None, dynamic: list[str] | None, verbose: bool) -> Conf
 
 
 async def _serve(process: Any) -> int:
-    # main() resets SIGPIPE for the client commands (``standby list | head``); a server must ignore it, or a
-    # write to a socket whose peer just died kills the process (exit -13; found by the chaos suite)
-    with contextlib.suppress(AttributeError):
-        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         # graceful: close the elections so that a standby takes over at once
@@ -482,6 +477,5 @@ def main() -> None:
     """Console entry point ``standby``."""
     # the child processes of the demo and users' scripts expect unbuffered, line-wise logs
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    with contextlib.suppress(AttributeError):
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    # SIGPIPE stays ignored (Python's default): servers must see EPIPE as an error, not die of the signal
     app()

@@ -152,10 +152,10 @@ def _backend_settings(backend: str, base: Configuration | None, tmp: Path) -> di
         raise CliError(
             f"--backend {backend} needs a configuration naming the servers (--config with '{key}')"
         )
-    configured = {k: v for k, v in base.to_dict().items()}
-    configured.update(
-        {k: v for k, v in settings.items() if k != "high-availability.storageDir" or k not in configured}
-    )
+    configured: dict[str, Any] = dict(base.to_dict())
+    # the servers come from the given configuration; a fresh cluster id keeps the demo apart from other clusters
+    configured.setdefault("high-availability.storageDir", settings["high-availability.storageDir"])
+    configured["high-availability.cluster-id"] = settings["high-availability.cluster-id"]
     configured["high-availability.type"] = backend
     return configured
 

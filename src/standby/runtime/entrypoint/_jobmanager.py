@@ -13,13 +13,10 @@ import contextlib
 import logging
 import operator
 import os
-import time
 import uuid
 from functools import partial
 from typing import Any
 from uuid import UUID
-
-import httpx
 
 from standby.config import Configuration
 from standby.ha import (
@@ -219,14 +216,18 @@ class JobManagerProcess(RestEndpointContext):
             await server.stop()
         await self.rpc_client.close()
         services = self.services
+        removed = False
         if services is not None and (self._given_services is None or cleanup_ha):
             try:
                 await services.close_with_optional_clean(cleanup_ha)
+                removed = cleanup_ha
             except Exception:
-                _log.exception("Closing the HA services failed")
+                _log.exception(
+                    "Closing the HA services failed%s", "; HA data may be left" if cleanup_ha else ""
+                )
         self.shutdown_requested.set()
         _log.info(
-            "JobManager %s stopped%s", self.jobmanager_id, " and removed the HA data" if cleanup_ha else ""
+            "JobManager %s stopped%s", self.jobmanager_id, " and removed the HA data" if removed else ""
         )
 
     def request_shutdown(self, cleanup_ha: bool = False) -> None:
@@ -284,25 +285,22 @@ class JobManagerProcess(RestEndpointContext):
                 _log.info("Could not ask %s to shut down: %s", address, e)
 
         await asyncio.gather(*(stop(a) for a in others + task_managers))
-        # A standby asked to stop still contends until its elections are closed: it would take over from this
-        # leader and write HA data while (or after) the data is removed. Its RPC server stops only after its
-        # elections closed, so wait until it no longer answers (found by the chaos suite: leader/ files left).
-        await asyncio.gather(*(self._wait_until_gone(a) for a in others))
-        self.request_shutdown(cleanup_ha=True)
 
-    async def _wait_until_gone(self, address: str, timeout_s: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        # bounded by the deadline
-        while time.monotonic() < deadline:
-            try:
-                await self.rpc_client.call(address, "info", {}, timeout_s=2.0)
-            except RpcConnectionError as e:
-                if not isinstance(e.__cause__, httpx.TimeoutException):
-                    return  # refused: the process (or at least its RPC server) is gone
-            except RpcError as e:
-                _log.info("JobManager %s answers 'info' with an error while stopping: %s", address, e)
-            await asyncio.sleep(0.1)
-        _log.warning("JobManager %s still answers %.0f s after it was asked to stop", address, timeout_s)
+        async def gone(address: str) -> None:
+            # a standby still running could take over once we let go, and write into what we remove
+            deadline = asyncio.get_running_loop().time() + 15.0
+            while asyncio.get_running_loop().time() < deadline:
+                try:
+                    await self.rpc_client.call(address, "info", {}, timeout_s=1)
+                except RpcConnectionError:
+                    return
+                except RpcError:
+                    pass
+                await asyncio.sleep(0.1)
+            _log.warning("%s did not stop within 15 s", address)
+
+        await asyncio.gather(*(gone(a) for a in others + task_managers))
+        self.request_shutdown(cleanup_ha=True)
 
     # ------------------------------------------------------------------ announce (for `standby status`)
 
