@@ -191,8 +191,8 @@ class CheckpointCoordinator:
                 pending.acks[e.subtask_index] = e.final_state_path
         self._pending = pending
         # set once the store add began: from then on the HA write may have committed (or may still commit, e.g.
-        # retried by the backend after a reconnect), so the checkpoint's state must be kept (Flink keeps it on a
-        # PossibleInconsistentStateException; found by the chaos suite, seed 2 on ZooKeeper)
+        # queued by kazoo and sent after a reconnect), so the checkpoint's state must be kept (Flink keeps it on a
+        # PossibleInconsistentStateException; found by the chaos suite, seed 2 on ZooKeeper, docs/chaos.md)
         storing = False
         try:
             running = [e for e in executions if e.subtask_index not in pending.acks]

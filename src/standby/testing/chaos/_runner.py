@@ -577,7 +577,13 @@ class _Run:
                 break
             await asyncio.sleep(spec.gap_s)
             self.say(f"fault {spec.describe()}")
-            event = await self._inject(cluster, spec)
+            try:
+                event = await self._inject(cluster, spec)
+            except Exception as e:
+                # e.g. the coordination server did not come back: heal what can be healed, report, go on
+                event = FaultEvent(spec, note=f"injection failed: {type(e).__name__}: {e}")
+                self.report.liveness.append(f"fault {spec.describe()} could not be injected or healed: {e}")
+                await self._heal_all(cluster)
             self.report.faults.append(event)
             try:
                 await cluster.ready(o.taskmanagers, o.recovery_timeout_s)
