@@ -38,7 +38,13 @@ from ._execution_plan import ExecutionPlan, ExecutionPlanListener, ExecutionPlan
 from ._job_result_store import JobResult, JobResultEntry, JobResultStore
 from ._leader_election import LeaderContender, LeaderElection
 from ._leader_retrieval import LeaderRetrievalService
-from ._services import HighAvailabilityServices
+from ._services import (
+    DISPATCHER_COMPONENT,
+    RESOURCE_MANAGER_COMPONENT,
+    REST_SERVER_COMPONENT,
+    HighAvailabilityServices,
+    job_manager_component,
+)
 from ._types import JobID, JobStatus
 
 _log = logging.getLogger(__name__)
@@ -504,20 +510,22 @@ class AuditingHaServices(HighAvailabilityServices):
     # -- leader election
     def get_resource_manager_leader_election(self) -> LeaderElection:
         return AuditingLeaderElection(
-            self.inner.get_resource_manager_leader_election(), "resource_manager", self._audit
+            self.inner.get_resource_manager_leader_election(), RESOURCE_MANAGER_COMPONENT, self._audit
         )
 
     def get_dispatcher_leader_election(self) -> LeaderElection:
-        return AuditingLeaderElection(self.inner.get_dispatcher_leader_election(), "dispatcher", self._audit)
+        return AuditingLeaderElection(
+            self.inner.get_dispatcher_leader_election(), DISPATCHER_COMPONENT, self._audit
+        )
 
     def get_job_manager_leader_election(self, job_id: JobID) -> LeaderElection:
         return AuditingLeaderElection(
-            self.inner.get_job_manager_leader_election(job_id), f"job-{job_id}", self._audit
+            self.inner.get_job_manager_leader_election(job_id), job_manager_component(job_id), self._audit
         )
 
     def get_cluster_rest_endpoint_leader_election(self) -> LeaderElection:
         return AuditingLeaderElection(
-            self.inner.get_cluster_rest_endpoint_leader_election(), "rest_server", self._audit
+            self.inner.get_cluster_rest_endpoint_leader_election(), REST_SERVER_COMPONENT, self._audit
         )
 
     # -- recovery stores
