@@ -93,7 +93,7 @@ class ChaosOptions:
     #: jobs running at once during the fault phase (new ones are submitted as others finish)
     concurrent_jobs: int = 2
     parallelism: int = 2
-    #: computing time of one job without faults (None: a third of the duration, at least 8 s)
+    #: computing time of one job without faults (None: a third of the duration, between 8 and 60 s)
     job_seconds: float | None = None
     step_ms: float = 5.0
     checkpoint_interval_ms: int = 200
@@ -108,9 +108,17 @@ class ChaosOptions:
     finish_timeout_s: float = 180.0
     log: Callable[[str], None] | None = None
 
+    def effective_job_seconds(self) -> float:
+        if self.job_seconds is not None:
+            return self.job_seconds
+        return min(60.0, max(8.0, self.duration_s / 3.0))
+
     def job_count(self) -> int:
-        seconds = self.job_seconds if self.job_seconds is not None else max(8.0, self.duration_s / 3.0)
-        return max(10, int(seconds * 1000.0 / self.step_ms) * self.parallelism)
+        return max(10, int(self.effective_job_seconds() * 1000.0 / self.step_ms) * self.parallelism)
+
+    def effective_finish_timeout_s(self) -> float:
+        """A job submitted just before the faults end still has all its work to do (and restarts to survive)."""
+        return max(self.finish_timeout_s, 3.0 * self.effective_job_seconds() + 60.0)
 
 
 @dataclass
@@ -620,7 +628,7 @@ class _Run:
             return all(j.job_id in self.audit.dirty for j in jobs)
 
         try:
-            await wait_for("every job to finish", all_done, o.finish_timeout_s, 0.5)
+            await wait_for("every job to finish", all_done, o.effective_finish_timeout_s(), 0.5)
         except ClusterTimeoutError as e:
             missing = [j.job_id for j in jobs if j.job_id not in self.audit.dirty]
             self.report.liveness.append(f"{e}: unfinished jobs {missing}")
