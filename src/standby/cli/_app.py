@@ -556,8 +556,9 @@ def ha_inspect(
     dynamic: DynamicOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Show the HA data of the cluster: leaders, stored execution plans, retained checkpoints and counters, job
-    results. Changes nothing; works while the cluster runs or is down, on every backend."""
+    """Show the cluster's HA data: leaders, execution plans, checkpoints, job results.
+
+    Changes nothing; works while the cluster runs or is down, on every backend."""
     from ._ha_tools import inspect_ha
 
     conf = _load(config, dynamic, verbose)
@@ -603,8 +604,9 @@ def ha_clean(
     dynamic: DynamicOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Remove the HA data of one job (--job) or of the whole cluster (--all). Refuses (exit 2) while a JobManager
-    leads the cluster: stop the cluster first."""
+    """Remove the HA data of one job (--job) or of the whole cluster (--all).
+
+    Refuses (exit 2) while a JobManager leads the cluster: stop the cluster first."""
     from standby.ha import JobID
 
     from ._ha_tools import clean_ha
