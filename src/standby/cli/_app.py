@@ -26,6 +26,7 @@ from standby.runtime import JobFileError, find_task_class
 from standby.runtime._config import load_configuration
 
 from ._client import CliError, ClusterClient
+from ._ha_tools import RefusedError
 
 T = TypeVar("T")
 
@@ -77,6 +78,11 @@ def _run(coro_factory: Callable[[], Awaitable[T]]) -> T:
     """Run a command; errors are one clear line unless --verbose."""
     try:
         return asyncio.run(_as_coroutine(coro_factory))
+    except RefusedError as e:
+        if _state["verbose"]:
+            traceback.print_exc()
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
     except (CliError, ConfigurationError, JobFileError, OSError, TimeoutError) as e:
         if _state["verbose"]:
             traceback.print_exc()
@@ -471,6 +477,178 @@ def demo(
     options = DemoOptions(backend=backend, failovers=failovers, count=count, keep=keep, verbose=verbose)
     ok = _run(lambda: run_demo(options, conf, out))
     raise typer.Exit(0 if ok else 1)
+
+
+# ---------------------------------------------------------------------------------------------- HA data
+
+ha_app = typer.Typer(
+    name="ha",
+    help="See and clean the HA data of a cluster (leaders, execution plans, checkpoints, job results).",
+    no_args_is_help=True,
+)
+app.add_typer(ha_app, name="ha")
+
+LeaderTimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--timeout", min=0.0, help="Seconds to wait for each leader to be reported (silence means no leader)."
+    ),
+]
+
+
+def _fmt_leader(info: dict[str, str] | None) -> tuple[str, str]:
+    return (info["address"], info["sessionId"]) if info else ("no leader", "-")
+
+
+def render_inspection(report: dict[str, Any]) -> list[Any]:
+    """Rich tables of ``inspect_ha``'s report."""
+    leaders = Table(title="Leaders", show_header=True)
+    for column in ("component", "address", "session id"):
+        leaders.add_column(column)
+    for component, info in report["leaders"].items():
+        leaders.add_row(component, *_fmt_leader(info))
+    plans = Table(title="Execution plans", show_header=True)
+    for column in ("job id", "name", "parallelism", "submitted", "job leader"):
+        plans.add_column(column)
+    job_leaders = {job["jobId"]: job.get("leader") for job in report["jobs"]}
+    for plan in report["executionPlans"]:
+        plans.add_row(
+            plan["jobId"],
+            str(plan.get("name", plan.get("error", "?"))),
+            str(plan.get("parallelism", "-")),
+            _fmt_timestamp(plan.get("submittedAt")),
+            _fmt_leader(job_leaders.get(plan["jobId"]))[0],
+        )
+    checkpoints = Table(title="Checkpoints", show_header=True)
+    for column in ("job id", "retained", "latest completed", "counter (next id)"):
+        checkpoints.add_column(column)
+    for job in report["jobs"]:
+        retained = job["checkpoints"]
+        latest = retained[-1] if retained else None
+        checkpoints.add_row(
+            job["jobId"],
+            ", ".join(str(c["id"]) + (" (savepoint)" if c["savepoint"] else "") for c in retained) or "none",
+            _fmt_timestamp(latest["completedAt"]) if latest else "-",
+            str(job["checkpointCounter"]) if job["checkpointCounter"] is not None else "-",
+        )
+    results = Table(title="Job results", show_header=True)
+    for column in ("job id", "name", "state", "status", "ended"):
+        results.add_column(column)
+    job_results = report["jobResults"]
+    for entry in (job_results.get("dirty") or []) + (job_results.get("clean") or []):
+        results.add_row(
+            entry["jobId"], entry["name"], entry["state"], entry["status"], _fmt_timestamp(entry["endTime"])
+        )
+    return [leaders, plans, checkpoints, results]
+
+
+def _fmt_timestamp(ms: Any) -> str:
+    if not isinstance(ms, int | float) or ms <= 0:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@ha_app.command("inspect")
+def ha_inspect(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    timeout: LeaderTimeoutOpt = 2.0,
+    config: ConfigOpt = None,
+    dynamic: DynamicOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Show the cluster's HA data: leaders, execution plans, checkpoints, job results.
+
+    Changes nothing; works while the cluster runs or is down, on every backend."""
+    from ._ha_tools import inspect_ha
+
+    conf = _load(config, dynamic, verbose)
+    _setup_logging(verbose)
+    report = _run(lambda: inspect_ha(conf, timeout))
+    if as_json:
+        out.print_json(json.dumps(report))
+        return
+    location = f", HA storage {report['storagePath']}" if report["storagePath"] else ""
+    out.print(f"Cluster [bold]{report['clusterId']}[/bold] ({report['backend']}{location})", highlight=False)
+    for table in render_inspection(report):
+        out.print(table)
+    note = report["jobResults"].get("note")
+    if note:
+        out.print(f"Note: {note}.", highlight=False)
+    for problem in report["errors"]:
+        err.print(f"[yellow]warning:[/yellow] {problem}", highlight=False)
+
+
+@ha_app.command("clean")
+def ha_clean(
+    job: Annotated[
+        str | None, typer.Option("--job", help="Remove the HA data of this job (32 hex characters).")
+    ] = None,
+    all_data: Annotated[bool, typer.Option("--all", help="Remove ALL HA data of the cluster.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Ignore published leader information (stale after a crash); the leader election must still "
+            "be won before anything is deleted.",
+        ),
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Do not ask (required when stdin is not a terminal).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    timeout: LeaderTimeoutOpt = 2.0,
+    lock_timeout: Annotated[
+        float, typer.Option("--lock-timeout", min=0.0, help="Seconds to wait to win the leader election.")
+    ] = 30.0,
+    config: ConfigOpt = None,
+    dynamic: DynamicOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Remove the HA data of one job (--job) or of the whole cluster (--all).
+
+    Refuses (exit 2) while a JobManager leads the cluster: stop the cluster first."""
+    from standby.ha import JobID
+
+    from ._ha_tools import clean_ha
+
+    conf = _load(config, dynamic, verbose)
+    _setup_logging(verbose)
+
+    def refuse(message: str) -> typer.Exit:
+        err.print(f"[red]error:[/red] {message}", highlight=False)
+        return typer.Exit(2)
+
+    if (job is None) == (not all_data):
+        raise refuse("Pass either --job JOB_ID or --all.")
+    job_id: JobID | None = None
+    if job is not None:
+        try:
+            job_id = JobID(job)
+        except ValueError as e:
+            raise refuse(str(e)) from None
+    if not yes and not sys.stdin.isatty():
+        raise refuse("Refusing to delete HA data without confirmation: stdin is not a terminal; pass --yes.")
+
+    async def confirm(question: str) -> bool:
+        if yes:
+            return True
+        return await asyncio.to_thread(typer.confirm, question, default=False)
+
+    report = _run(lambda: clean_ha(conf, job_id, force, confirm, timeout, lock_timeout))
+    if as_json:
+        out.print_json(json.dumps(report.to_json()))
+    else:
+        scope = f"job {job_id}" if job_id else "the whole cluster"
+        out.print(f"Cluster {report.cluster_id} ({report.backend}), {scope}:", highlight=False)
+        for line in report.removed:
+            out.print(f"  removed: {line}", highlight=False)
+        if not report.removed:
+            out.print("  nothing found to remove.", highlight=False)
+        for problem in report.warnings:
+            err.print(f"[yellow]warning:[/yellow] {problem}", highlight=False)
+        for problem in report.errors:
+            err.print(f"[red]error:[/red] {problem}", highlight=False)
+    raise typer.Exit(1 if report.errors else 0)
 
 
 def main() -> None:

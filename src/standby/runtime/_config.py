@@ -1,128 +1,19 @@
-"""Typed access to the runtime's configuration keys (Flink's names and defaults) in one place.
+"""The runtime's settings, read once from the typed options of ``standby.config.options`` (Flink's keys and defaults).
 
-Reads raw values by key so that the runtime works with any ``standby.config.Configuration``; values are parsed
-here with errors that name the key and the accepted form.
+Every key the runtime reads is a registered option, so it is validated, documented in docs/configuration.md and
+its errors name the key and the accepted form.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
 
 from standby.config import Configuration, ConfigurationError, options
 from standby.ha import high_availability_type
 
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
-_UNITS = {
-    "": 0.001,  # Flink: a bare number is milliseconds
-    "ms": 0.001,
-    "milli": 0.001,
-    "millis": 0.001,
-    "millisecond": 0.001,
-    "milliseconds": 0.001,
-    "s": 1.0,
-    "sec": 1.0,
-    "secs": 1.0,
-    "second": 1.0,
-    "seconds": 1.0,
-    "min": 60.0,
-    "m": 60.0,
-    "minute": 60.0,
-    "minutes": 60.0,
-    "h": 3600.0,
-    "hour": 3600.0,
-    "hours": 3600.0,
-    "d": 86400.0,
-    "day": 86400.0,
-    "days": 86400.0,
-}
 _INT_MAX = 2**31 - 1
-
-
-def raw(conf: Configuration, key: str, *deprecated: str) -> Any:
-    """The raw value under ``key`` (or the first deprecated key that is set), or None (keys not in the registry)."""
-    for k in (key, *deprecated):
-        value = conf.get_raw(k)
-        if value is not None:
-            return value
-    return None
-
-
-def to_str(conf: Configuration, key: str, default: str | None, *deprecated: str) -> str | None:
-    value = raw(conf, key, *deprecated)
-    if value is None:
-        return default
-    text = str(value).strip()
-    return text if text else default
-
-
-def to_int(conf: Configuration, key: str, default: int, *deprecated: str) -> int:
-    value = raw(conf, key, *deprecated)
-    if value is None:
-        return default
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        raise ConfigurationError(f"Invalid value {value!r} for '{key}': expected an integer") from None
-
-
-def to_float(conf: Configuration, key: str, default: float, *deprecated: str) -> float:
-    value = raw(conf, key, *deprecated)
-    if value is None:
-        return default
-    try:
-        return float(str(value).strip())
-    except ValueError:
-        raise ConfigurationError(f"Invalid value {value!r} for '{key}': expected a number") from None
-
-
-def to_bool(conf: Configuration, key: str, default: bool, *deprecated: str) -> bool:
-    value = raw(conf, key, *deprecated)
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "yes", "1", "on"):
-        return True
-    if text in ("false", "no", "0", "off"):
-        return False
-    raise ConfigurationError(f"Invalid value {value!r} for '{key}': expected true or false")
-
-
-def parse_duration(value: object, key: str) -> float:
-    """Seconds from a Flink duration (``10 s``, ``500 ms``, ``1 min``; a bare number is milliseconds)."""
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, bool):
-        raise ConfigurationError(f"Invalid duration {value!r} for '{key}'")
-    if isinstance(value, int | float):
-        return float(value) / 1000.0
-    match = _DURATION_RE.match(str(value))
-    unit = match.group(2).lower() if match else None
-    if match is None or unit not in _UNITS:
-        raise ConfigurationError(
-            f"Invalid duration {value!r} for '{key}': expected a number with a unit such as '500 ms', '10 s', "
-            "'1 min' (a bare number means milliseconds)"
-        )
-    return float(match.group(1)) * _UNITS[unit]
-
-
-def to_duration(conf: Configuration, key: str, default: float | None, *deprecated: str) -> float | None:
-    value = raw(conf, key, *deprecated)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return default
-    return parse_duration(value, key)
-
-
-def to_seconds(conf: Configuration, key: str, default: float, *deprecated: str) -> float:
-    value = to_duration(conf, key, default, *deprecated)
-    assert value is not None
-    return value
 
 
 def parse_port(value: str, key: str) -> int:
@@ -182,6 +73,7 @@ class RuntimeSettings:
     heartbeat_timeout_s: float
     heartbeat_rpc_failure_threshold: int
     slot_request_timeout_s: float
+    slot_timeout_s: float
     restart: RestartStrategySettings
     cleanup: CleanupStrategySettings
     # checkpointing
@@ -225,28 +117,37 @@ class RuntimeSettings:
             rest_bind_address=conf.get(options.REST_BIND_ADDRESS),
             rest_port=rest_port,
             taskmanager_host=conf.get(options.TASK_MANAGER_HOST) or "127.0.0.1",
-            taskmanager_bind_host=to_str(conf, "taskmanager.bind-host", "127.0.0.1") or "127.0.0.1",
+            taskmanager_bind_host=conf.get(options.TASK_MANAGER_BIND_HOST).strip() or "127.0.0.1",
             taskmanager_rpc_port=parse_port(
-                to_str(conf, "taskmanager.rpc.port", "0") or "0", "taskmanager.rpc.port"
+                conf.get(options.TASK_MANAGER_RPC_PORT), options.TASK_MANAGER_RPC_PORT.key
             ),
+            slot_timeout_s=_slot_timeout(conf),
             num_task_slots=conf.get(options.TASK_MANAGER_NUM_TASK_SLOTS),
             max_content_length=conf.get(options.REST_SERVER_MAX_CONTENT_LENGTH),
             auth_token=_auth_token(conf),
-            rpc_timeout_s=to_seconds(conf, "pekko.ask.timeout", 10.0, "akka.ask.timeout"),
+            rpc_timeout_s=conf.get(options.RPC_ASK_TIMEOUT).total_seconds(),
             heartbeat_interval_s=heartbeat_interval,
             heartbeat_timeout_s=heartbeat_timeout,
             # -1 disables the fast detection: only the timeout counts
             heartbeat_rpc_failure_threshold=threshold if threshold > 0 else _INT_MAX,
-            slot_request_timeout_s=to_seconds(conf, "slot.request.timeout", 300.0),
+            slot_request_timeout_s=conf.get(options.SLOT_REQUEST_TIMEOUT).total_seconds(),
             restart=_restart_strategy(conf, checkpoint_interval is not None),
             cleanup=_cleanup_strategy(conf),
             checkpoint_interval_s=checkpoint_interval,
-            checkpoint_timeout_s=to_seconds(conf, "execution.checkpointing.timeout", 600.0),
+            checkpoint_timeout_s=conf.get(options.CHECKPOINTING_TIMEOUT).total_seconds(),
             checkpoints_retained=conf.get(options.CHECKPOINTS_NUM_RETAINED),
             checkpoint_dir=_checkpoint_dir(conf),
             default_parallelism=conf.get(options.PARALLELISM_DEFAULT),
             ha_type=ha_type,
         )
+
+
+def _slot_timeout(conf: Configuration) -> float:
+    # Flink: 'taskmanager.slot.timeout' falls back to 'pekko.ask.timeout' when only that one is set.
+    option = options.TASK_MANAGER_SLOT_TIMEOUT
+    if not conf.contains(option) and conf.contains(options.RPC_ASK_TIMEOUT):
+        option = options.RPC_ASK_TIMEOUT
+    return conf.get(option).total_seconds()
 
 
 def _auth_token(conf: Configuration) -> str | None:
@@ -290,16 +191,14 @@ def _restart_strategy(conf: Configuration, checkpointing: bool) -> RestartStrate
     if kind == "exponential-delay":
         return RestartStrategySettings(
             kind,
-            attempts=to_int(
-                conf, "restart-strategy.exponential-delay.attempts-before-reset-backoff", _INT_MAX
-            ),
-            delay_s=to_seconds(conf, "restart-strategy.exponential-delay.initial-backoff", 1.0),
-            max_delay_s=to_seconds(conf, "restart-strategy.exponential-delay.max-backoff", 60.0),
-            multiplier=to_float(conf, "restart-strategy.exponential-delay.backoff-multiplier", 1.5),
-            jitter=to_float(conf, "restart-strategy.exponential-delay.jitter-factor", 0.1),
-            reset_threshold_s=to_seconds(
-                conf, "restart-strategy.exponential-delay.reset-backoff-threshold", 3600.0
-            ),
+            attempts=conf.get(options.RESTART_STRATEGY_EXPONENTIAL_DELAY_ATTEMPTS),
+            delay_s=conf.get(options.RESTART_STRATEGY_EXPONENTIAL_DELAY_INITIAL_BACKOFF).total_seconds(),
+            max_delay_s=conf.get(options.RESTART_STRATEGY_EXPONENTIAL_DELAY_MAX_BACKOFF).total_seconds(),
+            multiplier=conf.get(options.RESTART_STRATEGY_EXPONENTIAL_DELAY_BACKOFF_MULTIPLIER),
+            jitter=conf.get(options.RESTART_STRATEGY_EXPONENTIAL_DELAY_JITTER_FACTOR),
+            reset_threshold_s=conf.get(
+                options.RESTART_STRATEGY_EXPONENTIAL_DELAY_RESET_BACKOFF_THRESHOLD
+            ).total_seconds(),
         )
     return RestartStrategySettings("none", 0, 0.0, 0.0, 1.0, 0.0, 0.0)
 

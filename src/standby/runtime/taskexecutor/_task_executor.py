@@ -33,8 +33,6 @@ from ._task_runner import RunningTask, TaskDeployment, TaskEvent
 _log = logging.getLogger(__name__)
 
 TASK_EXECUTOR_ENDPOINT = "taskexecutor"
-#: how long an allocated slot may stay without a task (Flink's ``taskmanager.slot.timeout``)
-_SLOT_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -325,9 +323,12 @@ class TaskExecutor(RpcEndpoint):
                 if (
                     slot.allocation_id is not None
                     and slot.task is None
-                    and now - slot.allocated_at > _SLOT_TIMEOUT_S
+                    and now - slot.allocated_at > self._settings.slot_timeout_s
                 ):
-                    self._free_slot(slot, f"no task arrived within {_SLOT_TIMEOUT_S:.0f} s")
+                    self._free_slot(
+                        slot,
+                        f"no task arrived within {self._settings.slot_timeout_s:g} s (taskmanager.slot.timeout)",
+                    )
 
     # ------------------------------------------------------------------ RPC: ResourceManager
 
