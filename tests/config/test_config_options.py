@@ -240,6 +240,7 @@ def test_find_option_by_key_and_deprecated_key() -> None:
             timedelta(milliseconds=100),
             (),
         ),
+        (options.HA_FILESYSTEM_INOTIFY, "high-availability.filesystem.inotify", True, ()),
         (options.JOB_MANAGER_RPC_ADDRESS, "jobmanager.rpc.address", "localhost", ()),
         (options.JOB_MANAGER_RPC_PORT, "jobmanager.rpc.port", 6123, ()),
         (options.JOB_MANAGER_BIND_HOST, "jobmanager.bind-host", "127.0.0.1", ()),

@@ -125,3 +125,26 @@ async def test_global_cleanup_error_names_the_job() -> None:
     await second.recover_execution_plan(job_id)
     with pytest.raises(StateHandleStoreError, match=f"Could not remove execution plan with job id {job_id}"):
         await first.global_cleanup(job_id)
+
+
+class _ReportingStore(InMemoryStateHandleStore[Any]):
+    """Reports the add to the watcher while the add is still running (as a real watch may)."""
+
+    watcher: ManualExecutionPlanStoreWatcher
+
+    async def add_and_lock(self, name: str, state: Any) -> Any:
+        handle = await super().add_and_lock(name, state)
+        self.watcher.added(JobID(name))
+        return handle
+
+
+async def test_watcher_event_during_own_put_is_filtered_after_the_put() -> None:
+    handles = _ReportingStore(TestingStorageHelper())
+    watcher = ManualExecutionPlanStoreWatcher()
+    handles.watcher = watcher
+    store = DefaultExecutionPlanStore(handles, watcher, str, JobID)
+    listener = RecordingExecutionPlanListener()
+    await store.start(listener)
+    await store.put_execution_plan(_plan(JobID.generate()))
+    await store.stop()  # runs after the deferred event was judged (it waits for the same lock)
+    assert listener.added == []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +68,7 @@ class TestFileSystemJobResultStoreOnLocalDisk(JobResultStoreContract):
 
 class TestFileSystemJobResultStoreInMemoryFs(JobResultStoreContract):
     @pytest.fixture
-    async def job_result_store_factory(self, memory_url: str) -> AsyncIterator[Any]:
+    def job_result_store_factory(self, memory_url: str) -> Any:
         async def create() -> JobResultStore:
             return FileSystemJobResultStore(f"{memory_url}/jrs", delete_on_commit=False)
 

@@ -38,6 +38,7 @@ __all__ = [
     "HA_ETCD_TLS_CERT_FILE",
     "HA_ETCD_TLS_KEY_FILE",
     "HA_ETCD_USERNAME",
+    "HA_FILESYSTEM_INOTIFY",
     "HA_FILESYSTEM_POLL_INTERVAL",
     "HA_JOB_MANAGER_PORT_RANGE",
     "HA_KUBERNETES_LEASE_DURATION",
@@ -542,6 +543,16 @@ HA_FILESYSTEM_POLL_INTERVAL: Final = ConfigOption(
     ),
 )
 
+HA_FILESYSTEM_INOTIFY: Final = ConfigOption(
+    key="high-availability.filesystem.inotify",
+    type=bool,
+    default=True,
+    description=(
+        "standby: whether the single-host file-system backend watches its files with inotify (Linux); "
+        "when false it only polls every 'high-availability.filesystem.poll-interval'."
+    ),
+)
+
 # ------------------------------------------------------------------------------------------------------------------
 # Job result store (JobResultStoreOptions)
 
@@ -876,7 +887,7 @@ OPTION_SECTIONS: Final[tuple[tuple[str, tuple[ConfigOption[Any], ...]], ...]] = 
             HA_ETCD_TLS_KEY_FILE,
         ),
     ),
-    ("File system backend", (HA_FILESYSTEM_POLL_INTERVAL,)),
+    ("File system backend", (HA_FILESYSTEM_POLL_INTERVAL, HA_FILESYSTEM_INOTIFY)),
     ("Job result store", (JOB_RESULT_STORE_STORAGE_PATH, JOB_RESULT_STORE_DELETE_ON_COMMIT)),
     (
         "Cluster",

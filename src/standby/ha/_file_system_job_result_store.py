@@ -31,16 +31,9 @@ from typing import Any
 
 from fsspec import AbstractFileSystem
 
-from standby.config import Configuration
+from standby.config import Configuration, options
 
-from ._config_access import (
-    JOB_RESULT_STORE_DELETE_ON_COMMIT_KEY,
-    JOB_RESULT_STORE_STORAGE_PATH_KEY,
-    cluster_id,
-    config_bool,
-    config_str,
-    storage_dir,
-)
+from ._config_access import cluster_id, storage_dir
 from ._errors import CorruptHaDataError, HighAvailabilityError
 from ._java_serialization import JavaDeserializationError, decode_optional_failure, encode_optional_failure
 from ._job_result_store import (
@@ -204,8 +197,11 @@ class FileSystemJobResultStore(JobResultStore):
 
     @classmethod
     def from_configuration(cls, config: Configuration) -> FileSystemJobResultStore:
-        path = config_str(config, JOB_RESULT_STORE_STORAGE_PATH_KEY) or default_job_result_store_path(config)
-        delete_on_commit = config_bool(config, JOB_RESULT_STORE_DELETE_ON_COMMIT_KEY, True)
+        configured = config.get(options.JOB_RESULT_STORE_STORAGE_PATH)
+        path = (
+            configured.strip() if configured and configured.strip() else default_job_result_store_path(config)
+        )
+        delete_on_commit = config.get(options.JOB_RESULT_STORE_DELETE_ON_COMMIT)
         return cls(path, delete_on_commit)
 
     @property

@@ -102,6 +102,8 @@ CORRUPT_POINTER = "<corrupt pointer>"
 class TestingDiscardError(RuntimeError):
     """Raised by ``TestingStateHandle.discard_state`` while ``TestingStorageHelper.fail_discard`` is set."""
 
+    __test__ = False
+
 
 class TestingStateHandle(RetrievableStateHandle[T]):
     """An in-memory payload of ``TestingStorageHelper``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -11,7 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from uuid import UUID
 
-from standby.ha import LeaderContender, LeaderElection, LeaderRetrievalListener
+from standby.backends.filesystem import FileSystemHaServices, FileSystemHaServicesFactory
+from standby.config import Configuration
+from standby.ha import LeaderContender, LeaderElection, LeaderRetrievalListener, LeaderRetrievalService
 
 TIMEOUT = 10.0
 
@@ -101,3 +104,134 @@ def pid_namespace() -> int | None:
         return os.stat("/proc/self/ns/pid").st_ino
     except OSError:
         return None
+
+
+PROCESS_SCRIPT = Path(__file__).with_name("fs_ha_process.py")
+
+
+class ChildProcess:
+    """A ``fs_ha_process.py`` child; its stdout lines ``EVENT <monotonic time> fields...`` are collected."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.lines: list[list[str]] = []
+        self.process: asyncio.subprocess.Process | None = None
+        self._changed = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self, *args: str) -> ChildProcess:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-u",
+            str(PROCESS_SCRIPT),
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+        return self
+
+    async def _read(self) -> None:
+        assert self.process is not None
+        assert self.process.stdout is not None
+        while line := await self.process.stdout.readline():
+            self.lines.append(line.decode().split())
+            self._changed.set()
+        self._changed.set()
+
+    def events(self, event: str) -> list[list[str]]:
+        return [line for line in self.lines if line and line[0] == event]
+
+    async def wait_for(self, event: str, count: int = 1, limit: float = TIMEOUT) -> list[str]:
+        """The ``count``-th line of ``event`` (its fields after the event name)."""
+        deadline = time.monotonic() + limit
+        while len(self.events(event)) < count:
+            if (
+                self.process is not None
+                and self.process.returncode is not None
+                and self._reader is not None
+                and self._reader.done()
+            ):
+                raise AssertionError(
+                    f"{self.name} exited ({self.process.returncode}) before {event}: {self.lines}"
+                )
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"timed out waiting for {event} of {self.name}: {self.lines}")
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                continue
+        return self.events(event)[count - 1][1:]
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+
+    async def stop(self, limit: float = TIMEOUT) -> None:
+        """Graceful stop (stdin closed), else SIGKILL; waits for the exit."""
+        if self.process is None:
+            return
+        if self.process.returncode is None and self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            await asyncio.wait_for(self.process.wait(), limit)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+        if self._reader is not None:
+            await self._reader
+
+
+class Cluster:
+    """Several "JobManagers" (services instances) on one storage dir; everything is closed at the end."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = values
+        self.services: list[FileSystemHaServices] = []
+        self.elections: list[LeaderElection] = []
+        self.retrievers: list[LeaderRetrievalService] = []
+
+    async def new_services(self, **overrides: str) -> FileSystemHaServices:
+        services = await FileSystemHaServicesFactory().create_ha_services(
+            Configuration({**self.values, **overrides})
+        )
+        assert isinstance(services, FileSystemHaServices)
+        self.services.append(services)
+        return services
+
+    async def contend(
+        self, services: FileSystemHaServices, address: str, component: str = "dispatcher"
+    ) -> RecordingContender:
+        election = (
+            services.get_dispatcher_leader_election()
+            if component == "dispatcher"
+            else services.get_resource_manager_leader_election()
+        )
+        self.elections.append(election)
+        contender = RecordingContender(election, address)
+        await election.start_leader_election(contender)
+        return contender
+
+    async def retrieve(
+        self, services: FileSystemHaServices, component: str = "dispatcher"
+    ) -> RecordingListener:
+        retriever = (
+            services.get_dispatcher_leader_retriever()
+            if component == "dispatcher"
+            else services.get_resource_manager_leader_retriever()
+        )
+        self.retrievers.append(retriever)
+        listener = RecordingListener()
+        await retriever.start(listener)
+        return listener
+
+    async def close(self) -> None:
+        for retriever in self.retrievers:
+            await retriever.stop()
+        for election in self.elections:
+            await election.close()
+        for services in self.services:
+            with contextlib.suppress(Exception):
+                await services.close()

@@ -10,10 +10,10 @@ from typing import Any
 
 import psutil
 import pytest
-from conftest import Cluster
-from fs_ha_testing import exited_process, pid_namespace, tree, wait_until
 
 from standby.backends.filesystem import FileSystemHaServices
+
+from .fs_ha_testing import Cluster, exited_process, pid_namespace, tree, wait_until
 
 
 def _connection_info(services: FileSystemHaServices, component: str = "dispatcher") -> Path:
@@ -41,9 +41,8 @@ async def test_exactly_one_leader_and_graceful_hand_over(cluster: Cluster) -> No
     for _ in range(3):
         await wait_until(lambda: sum(c.is_leader for c in contenders) == 1, what="one leader")
         leader = next(c for c in contenders if c.is_leader)
-        await wait_until(
-            lambda leader=leader: listener.address == leader.address, what="the retriever to see the leader"
-        )
+        address = leader.address
+        await wait_until(lambda: listener.address == address, what="the retriever to see the leader")  # noqa: B023
         assert listener.session_id == leader.session_id
         assert sum(c.is_leader for c in contenders) == 1
         seen.append(leader.address)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 
 import pytest
-from conftest import Cluster
-from fs_ha_testing import wait_until
 
 from standby.ha import CheckpointsCleaner, CompletedCheckpoint, ExecutionPlan, FencingError, JobID, JobStatus
 from standby.testing.store_contract import RecordingExecutionPlanListener, make_checkpoint
+
+from .fs_ha_testing import Cluster, wait_until
 
 
 async def test_a_standby_cannot_write(cluster: Cluster) -> None:
@@ -60,11 +61,15 @@ async def test_a_stale_epoch_is_fenced_and_leadership_revoked(cluster: Cluster) 
     await counter.get_and_increment()
     epoch_file = services.leader_dir / "epoch"
     epoch = json.loads(epoch_file.read_text())["epoch"]
-    # another leader was elected meanwhile (e.g. the lock file was deleted and a second process took a new one)
+    # a newer leader was elected meanwhile (possible only if the lock file was replaced)
     epoch_file.write_text(json.dumps({"version": 1, "epoch": epoch + 5}))
     with pytest.raises(FencingError, match="epoch"):
-        await counter.get_and_increment()
+        services.fence("write")  # the check every store write makes, before the driver reacted
     await wait_until(lambda: leader.revokes == 1, what="the revoke of the deposed leader")
+    # alone, the process wins again, in a newer epoch
+    await wait_until(lambda: len(leader.grants) == 2, what="the re-election")
+    assert json.loads(epoch_file.read_text())["epoch"] == epoch + 6
+    assert await counter.get_and_increment() == 2
 
 
 async def test_a_replaced_lock_file_is_fenced_and_leadership_revoked(cluster: Cluster) -> None:
@@ -74,11 +79,19 @@ async def test_a_replaced_lock_file_is_fenced_and_leadership_revoked(cluster: Cl
     plans = services.get_execution_plan_store()
     await plans.start(RecordingExecutionPlanListener())
     await plans.put_execution_plan(ExecutionPlan(JobID.generate(), "ok"))
-    os.unlink(services.leader_dir / "latch.lock")
-    with pytest.raises(FencingError, match="replaced"):
-        await plans.put_execution_plan(ExecutionPlan(JobID.generate(), "refused"))
-    await wait_until(lambda: leader.revokes >= 1, what="the revoke after losing the lock file")
-    # the process contends again on the new lock file and, alone, wins a new leadership period
+    # someone deletes the lock file and another process locks a new one: two "leaders" unless fenced
+    lock_path = services.leader_dir / "latch.lock"
+    os.unlink(lock_path)
+    intruder = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(intruder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(FencingError, match=r"replaced|not the leader"):
+            await plans.put_execution_plan(ExecutionPlan(JobID.generate(), "refused"))
+        await wait_until(lambda: leader.revokes == 1, what="the revoke after losing the lock file")
+        assert not leader.is_leader
+    finally:
+        os.close(intruder)
+    # the intruder is gone: the process contends again on the new lock file and wins a new leadership period
     await wait_until(lambda: leader.is_leader and len(leader.grants) == 2, what="the re-election")
     await plans.stop()
 

@@ -7,8 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import Cluster
-from fs_ha_testing import exited_process, tree, wait_until
 
 from standby.backends.filesystem import FileSystemHaServices, FileSystemStateHandleStore
 from standby.config import Configuration, ConfigurationError
@@ -21,6 +19,8 @@ from standby.ha import (
     create_high_availability_services,
 )
 from standby.testing.store_contract import RecordingExecutionPlanListener, make_checkpoint
+
+from .fs_ha_testing import Cluster, exited_process, tree, wait_until
 
 
 class _Cleaner(CheckpointsCleaner):

@@ -11,7 +11,7 @@ from ._retrieval_driver import FileSystemLeaderRetrievalDriver as FileSystemLead
 from ._retrieval_driver import (
     FileSystemLeaderRetrievalDriverFactory as FileSystemLeaderRetrievalDriverFactory,
 )
-from ._services import POLL_INTERVAL_KEY as POLL_INTERVAL_KEY
+from ._services import HA_FILESYSTEM_INOTIFY as HA_FILESYSTEM_INOTIFY
 from ._services import FileSystemCheckpointRecoveryFactory as FileSystemCheckpointRecoveryFactory
 from ._services import FileSystemHaServices as FileSystemHaServices
 from ._services import FileSystemHaServicesFactory as FileSystemHaServicesFactory

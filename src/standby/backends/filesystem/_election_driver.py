@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import uuid
@@ -36,6 +37,7 @@ from ._leader_files import (
     decode_leader_information,
     encode_epoch,
     encode_leader_information,
+    highest_leader_information_epoch,
     read_epoch,
     remove_stale_leader_information,
 )
@@ -185,7 +187,7 @@ class FileSystemLeaderElectionDriver(LeaderElectionDriver):
             previous = self._published.get(component_id)
             self._published[component_id] = data  # before writing: our own write is no external change
             try:
-                await asyncio.to_thread(atomic_write, path, data)
+                await asyncio.to_thread(functools.partial(atomic_write, path, data, sync_dir=False))
             except BaseException:
                 self._published[component_id] = previous
                 raise
@@ -288,11 +290,14 @@ class FileSystemLeaderElectionDriver(LeaderElectionDriver):
 
     async def _on_acquired(self) -> None:
         def bump_epoch() -> tuple[int, list[str]]:
-            epoch = read_epoch(self._leader_dir) + 1
-            atomic_write(self._epoch_path, encode_epoch(epoch))
+            # above every epoch seen, also in leader files (the epoch file is not fsynced: a host crash may
+            # lose its last update, and it only has to order the leaders of processes alive together)
+            epoch = max(read_epoch(self._leader_dir), highest_leader_information_epoch(self._leader_dir)) + 1
+            atomic_write(self._epoch_path, encode_epoch(epoch), sync_file=False, sync_dir=False)
             return epoch, remove_stale_leader_information(self._leader_dir, epoch)
 
-        epoch, removed = await asyncio.to_thread(bump_epoch)
+        # on the loop thread: a few small files without fsync, and a thread hop costs more than it saves
+        epoch, removed = bump_epoch()
         if self._closed:
             return
         self._epoch = epoch

@@ -43,7 +43,7 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _write_temp(directory: Path, name: str, data: bytes) -> Path:
+def _write_temp(directory: Path, name: str, data: bytes, sync: bool = True) -> Path:
     temp = directory / f".{name}.tmp-{uuid.uuid4().hex[:12]}"
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
     try:
@@ -51,7 +51,8 @@ def _write_temp(directory: Path, name: str, data: bytes) -> Path:
         while view:
             written = os.write(fd, view)
             view = view[written:]
-        os.fsync(fd)
+        if sync:  # after a host crash the file holds the old or the new content, never a torn one
+            os.fsync(fd)
     except BaseException:
         os.close(fd)
         with contextlib.suppress(OSError):
@@ -61,17 +62,22 @@ def _write_temp(directory: Path, name: str, data: bytes) -> Path:
     return temp
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically: write a temp file, fsync, rename over, fsync the directory."""
+def atomic_write(path: Path, data: bytes, *, sync_file: bool = True, sync_dir: bool = True) -> None:
+    """Replace ``path`` with ``data`` atomically: write a temp file, fsync, rename over, fsync the directory.
+
+    Readers always see the old or the new content. The fsyncs make the change survive a crash of the host;
+    leader files skip some of them: like ZooKeeper's ephemeral nodes they need not outlive the processes.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = _write_temp(path.parent, path.name, data)
+    temp = _write_temp(path.parent, path.name, data, sync_file)
     try:
         os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
-    fsync_dir(path.parent)
+    if sync_dir:
+        fsync_dir(path.parent)
 
 
 def exclusive_create(path: Path, data: bytes) -> None:

@@ -95,15 +95,29 @@ def effective_leader_information(stored: StoredLeaderInformation, current_epoch:
     return stored.info
 
 
+def _leader_information_files(leader_dir: Path) -> list[Path]:
+    try:
+        return [p / CONNECTION_INFO_FILE for p in leader_dir.iterdir() if p.is_dir()]
+    except FileNotFoundError:
+        return []
+
+
+def highest_leader_information_epoch(leader_dir: Path) -> int:
+    """The highest epoch any ``connection_info`` file was written under (0 if none)."""
+    highest = 0
+    for path in _leader_information_files(leader_dir):
+        raw = read_or_none(path)
+        if raw is not None:
+            with contextlib.suppress(CorruptHaDataError):
+                highest = max(highest, decode_leader_information(raw, path).epoch)
+    return highest
+
+
 def remove_stale_leader_information(leader_dir: Path, epoch: int) -> list[str]:
     """Delete the ``connection_info`` files written under an older epoch; returns their component ids."""
     removed: list[str] = []
-    try:
-        components = [p for p in leader_dir.iterdir() if p.is_dir()]
-    except FileNotFoundError:
-        return removed
-    for component_dir in components:
-        path = component_dir / CONNECTION_INFO_FILE
+    for path in _leader_information_files(leader_dir):
+        component_dir = path.parent
         raw = read_or_none(path)
         if raw is None:
             continue

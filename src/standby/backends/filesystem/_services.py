@@ -26,7 +26,7 @@ import shutil
 from pathlib import Path
 from urllib.parse import urlparse
 
-from standby.config import Configuration, ConfigurationError
+from standby.config import Configuration, ConfigurationError, options
 from standby.ha import (
     COMPLETED_CHECKPOINT_PREFIX,
     EXECUTION_PLAN_PREFIX,
@@ -52,7 +52,6 @@ from standby.ha import (
     ha_storage_path,
     recover_completed_checkpoint_store,
 )
-from standby.ha._config_access import config_bool, config_duration_seconds
 
 from ._checkpoint_id_counter import FileSystemCheckpointIDCounter
 from ._election_driver import FileSystemLeaderElectionDriverFactory, LeaderFence
@@ -63,10 +62,10 @@ from ._state_handle_store import FileSystemStateHandleStore
 _log = logging.getLogger(__name__)
 
 #: How often the backend looks at its files when inotify cannot tell it (and as a safety net).
-POLL_INTERVAL_KEY = "high-availability.filesystem.poll-interval"
+POLL_INTERVAL_KEY = options.HA_FILESYSTEM_POLL_INTERVAL.key
 DEFAULT_POLL_INTERVAL_SECONDS = 0.1
-#: Set to false to poll only (for tests of the fallback, or filesystems without inotify events).
-USE_INOTIFY_KEY = "high-availability.filesystem.inotify"
+#: Set to false to poll only (for tests of the fallback, or filesystems whose changes inotify does not see).
+HA_FILESYSTEM_INOTIFY = options.HA_FILESYSTEM_INOTIFY
 
 LEADER_DIR = "leader"
 EXECUTION_PLANS_DIR = "execution-plans"
@@ -208,9 +207,7 @@ class FileSystemHaServicesFactory(HighAvailabilityServicesFactory):
     ) -> HighAvailabilityServices:
         storage_url = ha_storage_path(config)
         cluster_dir = local_directory(storage_url)
-        poll_interval = config_duration_seconds(config, POLL_INTERVAL_KEY, DEFAULT_POLL_INTERVAL_SECONDS)
-        if poll_interval <= 0:
-            raise ConfigurationError(f"'{POLL_INTERVAL_KEY}' must be positive, got {poll_interval}s")
+        poll_interval = config.get(options.HA_FILESYSTEM_POLL_INTERVAL).total_seconds()
         return FileSystemHaServices(
             cluster_dir,
             str(cluster_dir),
@@ -218,5 +215,5 @@ class FileSystemHaServicesFactory(HighAvailabilityServicesFactory):
             FileSystemJobResultStore.from_configuration(config),
             fatal_error_handler,
             poll_interval,
-            config_bool(config, USE_INOTIFY_KEY, True),
+            config.get(HA_FILESYSTEM_INOTIFY),
         )

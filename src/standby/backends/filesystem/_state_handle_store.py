@@ -266,6 +266,8 @@ class FileSystemStateHandleStore(StateHandleStore[T]):
 
     def _lock_entry(self, name: str) -> _Pointer[T]:
         pointer_path = self._pointer_path(name)
+        if not self._root.is_dir():
+            raise StateHandleNotExistError(f"The entry {pointer_path} does not exist.")
         with self._store_lock():
             if not self._is_live(name):
                 raise StateHandleNotExistError(f"The entry {pointer_path} does not exist.")
@@ -314,6 +316,8 @@ class FileSystemStateHandleStore(StateHandleStore[T]):
     def _mark_for_deletion(self, name: str) -> tuple[str, _Pointer[T] | None]:
         pointer_path = self._pointer_path(name)
         locks = self._locks_dir(name)
+        if not self._root.is_dir():
+            return "absent", None  # nothing to remove (and no directory to create for the store lock)
         with self._store_lock():
             self._check_fence(f"remove {pointer_path}")
             raw = read_or_none(pointer_path)
