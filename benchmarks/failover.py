@@ -435,6 +435,8 @@ class FailoverRun:
                         record["recovery_overhead_s"],
                     )
                 self.case.metadata["trials"] = trials
+                restored = sum(1 for t in trials if t.get("restored_from_latest"))
+                self.case.metadata["restored_from_latest_checkpoint"] = f"{restored} of {len(trials)} trials"
             finally:
                 await self._cancel_job(cluster, watch)
                 await watch.close()

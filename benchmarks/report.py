@@ -530,12 +530,14 @@ def plot_failover(document: Mapping[str, Any], path: Path) -> bool:
     """Grouped bars (median, min-max whiskers) of the failover phases, ours and Flink's side by side."""
     benchmarks = load_benchmarks(document)
     groups: list[tuple[str, Case]] = []
-    for bench, prefix in ((OURS, "standby"), (FLINK, "Flink")):
-        result = benchmarks.get(bench)
-        if result is None:
-            continue
-        for case_name, case in result.cases.items():
-            if not case.skipped and case.series.get("job_running_s"):
+    ours = benchmarks.get(OURS)
+    theirs = benchmarks.get(FLINK)
+    names = list(ours.cases) if ours is not None else []
+    names += [n for n in (theirs.cases if theirs is not None else {}) if n not in names]
+    for case_name in names:  # each of our cases with Flink's same case right after it
+        for result, prefix in ((ours, "standby"), (theirs, "Flink")):
+            case = result.cases.get(case_name) if result is not None else None
+            if case is not None and not case.skipped and case.series.get("job_running_s"):
                 groups.append((f"{prefix}\n{case_name}", case))
     if not groups:
         return False
