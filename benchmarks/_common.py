@@ -270,6 +270,18 @@ class Deadline:
         return max(0.01, min(timeout, self.remaining()))
 
 
+#: how long a benchmark may overrun its budget (finishing a step, cleaning up) before it is cancelled
+GRACE_S = 120.0
+
+
+async def bounded(benchmark: Awaitable[T], deadline: Deadline, grace: float = GRACE_S) -> T:
+    """Await ``benchmark``, cancelled (its ``finally`` blocks clean up) ``grace`` seconds after the budget."""
+    try:
+        return await asyncio.wait_for(benchmark, deadline.remaining() + grace)
+    except TimeoutError:
+        raise BenchmarkTimeout(f"{deadline.what}: over its time budget of {deadline.seconds:.0f} s") from None
+
+
 async def wait_for_async(
     what: str,
     check: Callable[[], Awaitable[T | None]],

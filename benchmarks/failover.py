@@ -55,6 +55,7 @@ from ._common import (
     Case,
     Deadline,
     RunOptions,
+    bounded,
     loadavg_1m,
     rss_mib,
     wait_for_async,
@@ -817,7 +818,7 @@ def _our_side(env: BackendEnv, sig_name: str, opts: RunOptions, total: Deadline,
         servers.ensure(env)
         deadline = Deadline(min(total.remaining(), opts.budget_s), f"failover {name}")
         _log.info("failover %s ...", name)
-        case = asyncio.run(FailoverRun(env, sig_name, opts, work, deadline).run())
+        case = asyncio.run(bounded(FailoverRun(env, sig_name, opts, work, deadline).run(), deadline))
     except Exception as e:
         _log.exception("failover %s failed", name)
         case = Case(

@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -57,13 +58,14 @@ from ._common import (
     Case,
     Deadline,
     RunOptions,
+    bounded,
     loadavg_1m,
     rss_mib,
 )
 
 _log = logging.getLogger("benchmarks.ha_primitives")
 
-NAMES = ("leader-notification", "checkpoint-commits", "plan-recovery", "memory")
+NAMES = ("leader-notification", "checkpoint-commits", "plan-recovery", "memory", "handover")
 #: bound of a single step (one grant, one notification, one child answer)
 STEP_TIMEOUT_S = 30.0
 
@@ -547,6 +549,136 @@ async def memory_main(values: dict[str, str], jobs: int) -> None:
         await services.close()
 
 
+# ---------------------------------------------------------------------------------------------- hand-over
+
+#: extra arguments of the backend helpers' own hand-over benchmarks (``benchmarks/<backend>_handover.py``)
+HANDOVER_ARGS: dict[str, tuple[list[str], list[str]]] = {  # module -> (full run, quick run)
+    "kubernetes_handover": (["--default-trials", "3"], ["--default-trials", "0"]),
+}
+#: their metric names, mapped to one vocabulary
+HANDOVER_ALIASES = {"granted_s": "grant_s", "retrieved_s": "retriever_s"}
+
+
+def handover_modules() -> list[str]:
+    """The hand-over benchmarks of the backend helpers present on this branch (``<backend>_handover.py``)."""
+    return sorted(p.stem for p in (ROOT / "benchmarks").glob("*_handover.py"))
+
+
+def handover_cases(report: Any, prefix: str) -> dict[str, Case]:
+    """Cases from a hand-over benchmark's JSON: every object holding per-trial ``samples`` or ``trials``.
+
+    Numbers named ``*_ms`` become seconds (``*_s``); the case is named after the object's ``name`` or its path.
+    """
+    cases: dict[str, Case] = {}
+
+    def visit(node: Any, path: list[str]) -> None:
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                visit(item, [*path, str(i)])
+            return
+        if not isinstance(node, dict):
+            return
+        rows = next(
+            (
+                node[key]
+                for key in ("samples", "trials")
+                if isinstance(node.get(key), list) and node[key] and isinstance(node[key][0], dict)
+            ),
+            None,
+        )
+        if rows is None:
+            for key, value in node.items():
+                visit(value, [*path, str(key)])
+            return
+        name = str(node.get("name") or "/".join(p for p in path if p != "results"))
+        case = Case(
+            metadata={k: v for k, v in node.items() if isinstance(v, (str, int, float, bool)) and k != "name"}
+        )
+        for row in rows:
+            for key, value in row.items():
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    continue
+                if key.endswith("_ms"):
+                    metric, seconds = key[:-3] + "_s", float(value) / 1000.0
+                elif key.endswith("_s"):
+                    metric, seconds = key, float(value)
+                else:
+                    continue
+                case.add(HANDOVER_ALIASES.get(metric, metric), seconds)
+        cases[f"{prefix}/{name}"] = case
+
+    visit(report, [])
+    return cases
+
+
+def run_handover(opts: RunOptions) -> BenchmarkResult:
+    """Run every ``benchmarks/<backend>_handover.py`` (each backend helper's own) and collect their trials."""
+    result = BenchmarkResult(
+        name="handover",
+        title="Leader hand-over between processes (the backends' own benchmarks/<backend>_handover.py)",
+        headline=["grant_s", "retriever_s"],
+        metadata={"trials": opts.trials, "quick": opts.quick},
+    )
+    envs = {env.ha_type: env for env in primitive_backends()}
+    opts.work_dir.mkdir(parents=True, exist_ok=True)
+    for module in handover_modules():
+        backend = module.removesuffix("_handover")
+        if not opts.wants_backend(backend):
+            continue
+        env = envs.get(backend)
+        reason = env.unavailable_reason() if env is not None else None
+        if reason is not None:
+            result.cases[backend] = Case.skip(reason, module=f"benchmarks/{module}.py")
+            continue
+        full, quick = HANDOVER_ARGS.get(module, ([], []))
+        out = opts.work_dir / f"{module}-{os.getpid()}.json"
+        log = opts.work_dir / f"{module}.log"
+        command = [
+            sys.executable,
+            "-m",
+            f"benchmarks.{module}",
+            "--trials",
+            str(opts.trials),
+            "--output",
+            str(out),
+        ]
+        command += quick if opts.quick else full
+        _log.info("handover: %s ...", " ".join(command[1:]))
+        started = time.monotonic()
+        try:
+            with log.open("wb") as output:
+                completed = subprocess.run(
+                    command,
+                    cwd=ROOT,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    timeout=opts.budget_s,
+                    check=False,
+                )
+            if completed.returncode != 0:
+                raise BenchmarkError(f"{module} exited with {completed.returncode}; see {log}")
+            report = json.loads(out.read_text())
+        except Exception as e:
+            _log.exception("handover %s failed", module)
+            result.cases[backend] = Case(metadata={"module": module}, error=f"{type(e).__name__}: {e}")
+            continue
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                out.unlink()
+        cases = handover_cases(report, backend)
+        if not cases:
+            result.cases[backend] = Case(
+                metadata={"module": module}, error=f"no per-trial samples in {module}'s output"
+            )
+        for name, case in cases.items():
+            case.metadata.update(
+                {"module": f"benchmarks/{module}.py", "duration_s": round(time.monotonic() - started, 1)}
+            )
+            result.cases[name] = case
+        _log.info("handover %s: %s", module, "; ".join(f"{n}: {_brief(c)}" for n, c in cases.items()))
+    return result
+
+
 # ---------------------------------------------------------------------------------------------- driver
 
 _BENCHMARKS: dict[str, tuple[str, list[str], Callable[[BackendEnv, RunOptions, Path, Deadline], Any]]] = {
@@ -575,7 +707,7 @@ _BENCHMARKS: dict[str, tuple[str, list[str], Callable[[BackendEnv, RunOptions, P
 
 def run_ha_primitives(opts: RunOptions, names: list[str]) -> list[BenchmarkResult]:
     """Run the named primitive benchmarks on every backend (servers started once per backend)."""
-    selected = [n for n in NAMES if n in names]
+    selected = [n for n in NAMES if n in names and n in _BENCHMARKS]
     results = {
         name: BenchmarkResult(
             name=name,
@@ -585,10 +717,8 @@ def run_ha_primitives(opts: RunOptions, names: list[str]) -> list[BenchmarkResul
         )
         for name in selected
     }
-    if not selected:
-        return []
     opts.work_dir.mkdir(parents=True, exist_ok=True)
-    for env in primitive_backends():
+    for env in primitive_backends() if selected else []:
         if not opts.wants_backend(env.label):
             continue
         reason = env.unavailable_reason()
@@ -606,7 +736,7 @@ def run_ha_primitives(opts: RunOptions, names: list[str]) -> list[BenchmarkResul
                 started = time.monotonic()
                 load = loadavg_1m()
                 try:
-                    case = asyncio.run(_BENCHMARKS[name][2](env, opts, work, deadline))
+                    case = asyncio.run(bounded(_BENCHMARKS[name][2](env, opts, work, deadline), deadline))
                 except Exception as e:
                     _log.exception("%s on %s failed", name, env.label)
                     case = Case(metadata=env.describe(), error=f"{type(e).__name__}: {e}")
@@ -625,7 +755,10 @@ def run_ha_primitives(opts: RunOptions, names: list[str]) -> list[BenchmarkResul
             shutil.rmtree(work, ignore_errors=True)
     if "plan-recovery" in results:
         results["plan-recovery"].headline = [f"plans_{n}" for n in opts.plan_counts]
-    return [results[n] for n in selected]
+    ran = [results[n] for n in selected]
+    if "handover" in names:
+        ran.append(run_handover(opts))
+    return ran
 
 
 def _brief(case: Case) -> str:

@@ -173,8 +173,14 @@ def flink_reference(signal: str, metric: str) -> float | None:
 def compare(
     ours: BenchmarkResult, theirs: BenchmarkResult, metrics: Sequence[str] = COMPARED_METRICS
 ) -> list[dict[str, Any]]:
-    """Per case both ran and per metric both have: both summaries and the pair-by-pair ratio ours/theirs."""
+    """Per case both ran and per metric both have: both summaries and the pair-by-pair ratio ours/theirs.
+
+    Only results of the same invocation are paired (``metadata["run_id"]``): trial i of one run says nothing
+    about trial i of another run under another load.
+    """
     rows: list[dict[str, Any]] = []
+    if ours.metadata.get("run_id") != theirs.metadata.get("run_id"):
+        return rows
     for case_name, mine in ours.cases.items():
         other = theirs.cases.get(case_name)
         if other is None or mine.skipped or other.skipped:
@@ -474,7 +480,6 @@ def headline_lines(document: Mapping[str, Any]) -> list[str]:
 
 
 def render_readme_section(document: Mapping[str, Any], markdown_name: str, plots: Sequence[str] = ()) -> str:
-    env = document.get("environment") or {}
     lines = [
         README_BEGIN,
         f"Latest results ({environment_line(document)}); full tables in [`results/{markdown_name}`](results/{markdown_name}).",
@@ -493,7 +498,6 @@ def render_readme_section(document: Mapping[str, Any], markdown_name: str, plots
         lines += ["", "Skipped here:", *skipped]
     if plots:
         lines += ["", *[f"![{Path(p).stem}](results/{Path(p).name})" for p in plots]]
-    del env
     lines.append(README_END)
     return "\n".join(lines)
 

@@ -4,7 +4,8 @@
     uv run --group bench python -m benchmarks.run [--quick] [--only NAME ...] [--trials N] [--backends B ...]
         [--skip-flink] [--no-readme]
 
-Names: ``leader-notification``, ``checkpoint-commits``, ``plan-recovery``, ``memory`` (group ``ha``), and
+Names: ``leader-notification``, ``checkpoint-commits``, ``plan-recovery``, ``memory``, ``handover`` (the
+backends' own ``benchmarks/<backend>_handover.py``; group ``ha``), and
 ``failover`` (our cluster, side by side with Flink 2.3 on the same ZooKeeper unless ``--skip-flink``). Results
 go to ``benchmarks/results/<date>.json`` / ``.md`` / ``-*.png`` (``<date>-quick`` with ``--quick``); a later run
 on the same day replaces the benchmarks it re-ran and keeps the others. The results section of
@@ -24,8 +25,11 @@ from typing import Any
 from ._common import BENCH_DIR, RESULTS_DIR, WORK_DIR, BenchmarkResult, RunOptions, environment_metadata
 from .report import write_report
 
-ALL = ("leader-notification", "checkpoint-commits", "plan-recovery", "memory", "failover")
-GROUPS = {"ha": ("leader-notification", "checkpoint-commits", "plan-recovery", "memory"), "all": ALL}
+ALL = ("leader-notification", "checkpoint-commits", "plan-recovery", "memory", "handover", "failover")
+GROUPS = {
+    "ha": ("leader-notification", "checkpoint-commits", "plan-recovery", "memory", "handover"),
+    "all": ALL,
+}
 
 _log = logging.getLogger("benchmarks")
 
@@ -123,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
 
         results += run_failover(opts)
 
+    run_id = environment["date"]
+    for result in results:  # comparisons pair trials of the same invocation only
+        result.metadata["run_id"] = run_id
     options = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(opts).items()}
     options["only"] = names
     options["duration_s"] = round(time.monotonic() - started, 1)

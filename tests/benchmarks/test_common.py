@@ -158,3 +158,26 @@ async def test_wait_for_async_returns_the_first_answer_and_times_out_otherwise()
 
     with pytest.raises(BenchmarkTimeout, match="waiting for never"):
         await wait_for_async("never", never, 0.05, 0.01)
+
+
+async def test_bounded_cancels_a_benchmark_that_overruns_its_budget() -> None:
+    import asyncio
+
+    from benchmarks._common import bounded
+
+    cleaned = asyncio.Event()
+
+    async def endless() -> None:
+        try:
+            await asyncio.sleep(60)
+        finally:
+            cleaned.set()
+
+    with pytest.raises(BenchmarkTimeout, match="over its time budget"):
+        await bounded(endless(), Deadline(0.0, "endless"), grace=0.05)
+    assert cleaned.is_set()
+
+    async def quick() -> int:
+        return 3
+
+    assert await bounded(quick(), Deadline(10.0, "quick")) == 3

@@ -81,6 +81,15 @@ def test_compare_pairs_the_same_case_of_both_systems() -> None:
     assert leader["theirs"]["median"] == 4.0
 
 
+def test_results_of_different_invocations_are_not_paired() -> None:
+    ours, flink = failover_results()
+    ours.metadata["run_id"] = "2026-11-21T10:00:00"
+    flink.metadata["run_id"] = "2026-11-21T09:00:00"
+    assert compare(ours, flink) == []
+    flink.metadata["run_id"] = ours.metadata["run_id"]
+    assert compare(ours, flink)
+
+
 def test_goals_use_case_metadata_for_their_targets() -> None:
     benchmarks = {r.name: r for r in failover_results()}
     goals = evaluate_goals(benchmarks)

@@ -10,7 +10,13 @@ from benchmarks.run import expand_names, options_from, parse_args
 def test_names_and_groups_expand_in_canonical_order() -> None:
     assert expand_names(None)[-1] == "failover"
     assert expand_names(["memory", "leader-notification"]) == ["leader-notification", "memory"]
-    assert expand_names(["ha"]) == ["leader-notification", "checkpoint-commits", "plan-recovery", "memory"]
+    assert expand_names(["ha"]) == [
+        "leader-notification",
+        "checkpoint-commits",
+        "plan-recovery",
+        "memory",
+        "handover",
+    ]
     with pytest.raises(SystemExit, match="unknown benchmark 'nope'"):
         expand_names(["nope"])
 
