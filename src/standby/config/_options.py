@@ -462,7 +462,7 @@ HA_ETCD_ENDPOINTS: Final = ConfigOption(
     key="high-availability.etcd.endpoints",
     type=list[str],
     validator=_non_empty_items,
-    description="standby: the etcd endpoints as 'host:port' entries, e.g. '127.0.0.1:2379' or a YAML list. Required for etcd HA.",
+    description="standby: the etcd endpoints as 'host:port' entries, e.g. '127.0.0.1:2379' or a YAML list. When unset, 127.0.0.1:2379.",
 )
 
 HA_ETCD_ROOT: Final = ConfigOption(
