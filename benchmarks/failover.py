@@ -768,11 +768,13 @@ def run_failover(opts: RunOptions) -> list[BenchmarkResult]:
             else:
                 ours.cases[name] = _our_side(env, sig_name, opts, total, servers)
             if isinstance(env, ZooKeeperEnv):
-                if run_theirs:
+                ours_ran = not ours.cases[name].skipped
+                if run_theirs and ours_ran:
                     flink.cases[name] = _flink_side(env, sig_name, opts, total, servers)
                 else:
+                    # Flink alone has nothing to pair with; its own harness keeps standalone results
                     flink.cases[name] = Case.skip(
-                        flink_reason or "",
+                        flink_reason or f"standby's side did not run ({ours.cases[name].skipped})",
                         backend="zookeeper",
                         kill_signal=sig_name,
                         session_timeout_s=env.session_timeout_s,

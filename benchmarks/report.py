@@ -74,6 +74,13 @@ METRIC_LABELS = {
     "log_all_running_s": "kill → all running (Flink log)",
     "log_checkpoint_s": "kill → checkpoint completed (Flink log)",
     "checkpoint_flink_ack_s": "kill → new checkpoint acknowledged (its timestamp)",
+    "grant_s": "leader ended → standby granted",
+    "retriever_s": "leader ended → new leader seen by a retriever (other process)",
+    "confirmed_s": "leader ended → new leader published",
+    "leader_exit_s": "leader ended → its process reaped",
+    "lease_left_s": "lease left at the kill",
+    "leader_stopping_s": "signal → old leader starts closing",
+    "leader_released_s": "signal → old leader released the lock",
 }
 
 #: Flink 2.3 with a 4 s ZooKeeper session, measured earlier on this machine (the issue's reference figures)
@@ -449,6 +456,7 @@ def headline_lines(document: Mapping[str, Any]) -> list[str]:
                 rows.append([f"failover {case_name}", label(metric), fmt_range(st, "s"), flink, ratio])
     primitives = [
         ("leader-notification", "grant_to_notified_s", "p50/p99"),
+        ("handover", "grant_s", "median"),
         ("checkpoint-commits", "commits_per_s", "median"),
         ("plan-recovery", "plans_1000", "median"),
         ("plan-recovery", "plans_100", "median"),
