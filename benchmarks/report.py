@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._common import RESULTS_DIR, BenchmarkResult, Case, percentile, ratio_summary, summarize
+from ._common import BENCH_DIR, RESULTS_DIR, BenchmarkResult, Case, percentile, ratio_summary, summarize
 
 README_BEGIN = "<!-- results:begin -->"
 README_END = "<!-- results:end -->"
@@ -434,15 +434,15 @@ def render_markdown(document: Mapping[str, Any], plots: Sequence[str] = ()) -> s
 
 
 def headline_lines(document: Mapping[str, Any]) -> list[str]:
-    """The compact table of the README: one row per headline figure."""
+    """The compact tables of the README: failover next to Flink, then one row per headline HA-primitive figure."""
     benchmarks = load_benchmarks(document)
-    rows: list[list[str]] = []
+    lines: list[str] = []
     comps = {(c["case"], c["metric"]): c for c in document.get("comparisons") or []}
     ours = benchmarks.get(OURS)
+    rows: list[list[str]] = []
     if ours is not None:
         for case_name, case in ours.cases.items():
             if case.skipped:
-                rows.append([f"failover {case_name}", "skipped", case.skipped, "", ""])
                 continue
             for metric in ("new_leader_s", "job_running_s", "checkpoint_s", "recovery_overhead_s"):
                 if not case.series.get(metric):
@@ -453,13 +453,25 @@ def headline_lines(document: Mapping[str, Any]) -> list[str]:
                 ratio = (
                     fmt(comp["ratio"]["median"], "x") if comp and comp["ratio"]["median"] is not None else "-"
                 )
-                rows.append([f"failover {case_name}", label(metric), fmt_range(st, "s"), flink, ratio])
+                rows.append([case_name, label(metric), fmt_range(st, "s"), flink, ratio])
+    if rows:
+        lines += _table(
+            [
+                "failover case",
+                "figure",
+                "standby median (min - max)",
+                "Flink 2.3, same run",
+                "standby / Flink",
+            ],
+            rows,
+        )
+    rows = []
     primitives = [
         ("leader-notification", "grant_to_notified_s", "p50/p99"),
         ("handover", "grant_s", "median"),
         ("checkpoint-commits", "commits_per_s", "median"),
-        ("plan-recovery", "plans_1000", "median"),
         ("plan-recovery", "plans_100", "median"),
+        ("plan-recovery", "plans_1000", "median"),
         ("memory", "rss_recovered_mib", "median"),
     ]
     for bench, metric, kind in primitives:
@@ -467,10 +479,8 @@ def headline_lines(document: Mapping[str, Any]) -> list[str]:
         if result is None:
             continue
         for case_name, case in result.cases.items():
-            if case.skipped:
-                continue
             values = case.series.get(metric)
-            if not values:
+            if case.skipped or not values:
                 continue
             unit = case.units.get(metric, unit_of(metric))
             st = summarize(values)
@@ -479,12 +489,22 @@ def headline_lines(document: Mapping[str, Any]) -> list[str]:
             else:
                 text = fmt_range(st, unit)
             name = label(metric) if not metric.startswith("plans_") else f"recover {metric[6:]} plans"
-            rows.append([f"{bench} {case_name}", name, text, "", ""])
-    if not rows:
-        return ["No results yet."]
-    return _table(
-        ["benchmark / case", "figure", "standby median (min - max)", "Flink 2.3", "standby / Flink"], rows
-    )
+            rows.append([bench, case_name, name, text])
+    if rows:
+        if lines:
+            lines.append("")
+        lines += _table(["HA primitive", "case", "figure", "median (min - max)"], rows)
+    return lines or ["No results yet."]
+
+
+def skipped_lines(document: Mapping[str, Any]) -> list[str]:
+    """One line per distinct reason: which cases of which benchmarks it kept from running."""
+    by_reason: dict[str, list[str]] = {}
+    for name, result in load_benchmarks(document).items():
+        for case_name, case in result.cases.items():
+            if case.skipped:
+                by_reason.setdefault(case.skipped, []).append(f"{name} {case_name}")
+    return [f"- {', '.join(sorted(where))}: {reason}" for reason, where in sorted(by_reason.items())]
 
 
 def render_readme_section(document: Mapping[str, Any], markdown_name: str, plots: Sequence[str] = ()) -> str:
@@ -494,16 +514,9 @@ def render_readme_section(document: Mapping[str, Any], markdown_name: str, plots
         "",
         *headline_lines(document),
     ]
-    skipped = sorted(
-        {
-            f"- {name} {case_name}: {case.skipped}"
-            for name, result in load_benchmarks(document).items()
-            for case_name, case in result.cases.items()
-            if case.skipped
-        }
-    )
+    skipped = skipped_lines(document)
     if skipped:
-        lines += ["", "Skipped here:", *skipped]
+        lines += ["", "Skipped in this run:", *skipped]
     if plots:
         lines += ["", *[f"![{Path(p).stem}](results/{Path(p).name})" for p in plots]]
     lines.append(README_END)
@@ -740,8 +753,9 @@ def write_plots(document: Mapping[str, Any], out_dir: Path, stem: str) -> list[P
 # ---------------------------------------------------------------------------------------------- files
 
 
-def report_stem(date: _dt.date, quick: bool) -> str:
-    return f"{date.isoformat()}{'-quick' if quick else ''}"
+def report_stem(date: _dt.date, quick: bool, tag: str | None = None) -> str:
+    """``<date>``, ``<date>-quick``, ``<date>-<tag>``: the name of one day's result files."""
+    return f"{date.isoformat()}{'-quick' if quick else ''}{f'-{tag}' if tag else ''}"
 
 
 def write_report(
@@ -755,7 +769,7 @@ def write_report(
 ) -> dict[str, Path]:
     """Write ``<date>.json``, ``<date>.md`` and PNGs (merging with the same day's earlier results) and the README."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = report_stem(date or _dt.date.today(), bool(options.get("quick")))
+    stem = report_stem(date or _dt.date.today(), bool(options.get("quick")), options.get("tag"))
     json_path = out_dir / f"{stem}.json"
     previous = json.loads(json_path.read_text()) if json_path.exists() else None
     document = build_document(results, environment, options, previous)
@@ -773,3 +787,40 @@ def write_report(
     for p in made:
         written[p.stem] = p
     return written
+
+
+def rerender(json_path: Path, readme: Path | None) -> dict[str, Path]:
+    """Markdown, plots and (optionally) the README section again from a results JSON (no benchmark runs)."""
+    document = json.loads(json_path.read_text())
+    stem = json_path.stem
+    made = write_plots(document, json_path.parent, stem)
+    md_path = json_path.with_suffix(".md")
+    md_path.write_text(render_markdown(document, [p.name for p in made]))
+    written = {"markdown": md_path}
+    if readme is not None:
+        text = readme.read_text() if readme.exists() else "# Benchmarks\n"
+        readme.write_text(
+            update_readme(text, render_readme_section(document, md_path.name, [p.name for p in made]))
+        )
+        written["readme"] = readme
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.report", description="Render the Markdown, plots and README section again"
+    )
+    ap.add_argument("results", type=Path, help="benchmarks/results/<date>.json")
+    ap.add_argument(
+        "--readme", action="store_true", help="also rewrite the results section of benchmarks/README.md"
+    )
+    args = ap.parse_args(argv)
+    for kind, path in rerender(args.results, BENCH_DIR / "README.md" if args.readme else None).items():
+        print(f"wrote {kind}: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import re
 import sys
 import time
 from pathlib import Path
@@ -78,6 +79,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--out-dir", type=Path, default=RESULTS_DIR, help="where results go (default benchmarks/results)"
     )
     ap.add_argument("--no-readme", action="store_true", help="leave benchmarks/README.md alone")
+    ap.add_argument("--tag", help="name the result files <date>-<tag> (e.g. a run on another branch)")
     ap.add_argument("-v", "--verbose", action="store_true")
     return ap.parse_args(argv)
 
@@ -113,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("flink-bench").setLevel(logging.INFO)
     names = expand_names(args.only)
     opts = options_from(args)
+    if args.tag is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", args.tag):
+        raise SystemExit(f"--tag {args.tag!r}: use letters, digits, '.', '_' and '-'")
     environment = environment_metadata()
     started = time.monotonic()
     results: list[BenchmarkResult] = []
@@ -132,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         result.metadata["run_id"] = run_id
     options = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(opts).items()}
     options["only"] = names
+    if args.tag:
+        options["tag"] = args.tag
     options["duration_s"] = round(time.monotonic() - started, 1)
     readme = None if (args.no_readme or opts.quick) else BENCH_DIR / "README.md"
     written = write_report(results, environment, options, args.out_dir, readme)

@@ -151,12 +151,25 @@ def test_headline_lines_show_flink_next_to_ours_and_the_primitives() -> None:
     document = build_document(failover_results() + primitive_results(), ENV, OPTS)
     text = "\n".join(headline_lines(document))
     assert (
-        "| failover zookeeper-4s/SIGKILL | kill → all tasks running | 4.200 s (4.100 s - 4.600 s) | 5.600 s (5.500 s - 5.700 s) |"
+        "| zookeeper-4s/SIGKILL | kill → all tasks running | 4.200 s (4.100 s - 4.600 s) | 5.600 s (5.500 s - 5.700 s) |"
         in text
     )
-    assert "| failover etcd-2s/SIGKILL | skipped | etcd backend not merged |" in text
-    assert "p50 3.50 ms" in text
+    assert (
+        "| leader-notification | filesystem | grant → retriever notified (other process) | p50 3.50 ms"
+        in text
+    )
+    assert "etcd-2s/SIGKILL" not in text  # skipped cases are listed under the tables instead
     assert headline_lines(build_document([], ENV, OPTS)) == ["No results yet."]
+
+
+def test_skipped_cases_are_grouped_by_reason() -> None:
+    document = build_document(failover_results() + primitive_results(), ENV, OPTS)
+    from benchmarks.report import skipped_lines
+
+    assert skipped_lines(document) == [
+        "- failover etcd-2s/SIGKILL: etcd backend not merged",
+        "- leader-notification zookeeper: no ZooKeeper server",
+    ]
 
 
 def test_readme_section_replaces_only_what_is_between_the_markers() -> None:
@@ -211,6 +224,10 @@ def test_quick_reports_get_their_own_files(tmp_path: Path) -> None:
     )
     assert written["json"].name == "2026-11-21-quick.json"
     assert "readme" not in written
+    tagged = write_report(
+        primitive_results(), ENV, {"tag": "integration"}, tmp_path, None, dt.date(2026, 11, 21), plots=False
+    )
+    assert tagged["markdown"].name == "2026-11-21-integration.md"
 
 
 def test_plots_are_drawn_for_every_benchmark_with_data(tmp_path: Path) -> None:
