@@ -753,6 +753,18 @@ def write_plots(document: Mapping[str, Any], out_dir: Path, stem: str) -> list[P
 # ---------------------------------------------------------------------------------------------- files
 
 
+_NUMBER_LIST = re.compile(r"\[\s+(-?[0-9][-0-9.eE+]*(?:,\s+-?[0-9][-0-9.eE+]*)*)\s+\]")
+
+
+def dump_json(document: Mapping[str, Any]) -> str:
+    """Indented JSON with every list of numbers on one line (series stay readable and the file small)."""
+    text = json.dumps(document, indent=1)
+    return (
+        _NUMBER_LIST.sub(lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]", text)
+        + "\n"
+    )
+
+
 def report_stem(date: _dt.date, quick: bool, tag: str | None = None) -> str:
     """``<date>``, ``<date>-quick``, ``<date>-<tag>``: the name of one day's result files."""
     return f"{date.isoformat()}{'-quick' if quick else ''}{f'-{tag}' if tag else ''}"
@@ -773,7 +785,7 @@ def write_report(
     json_path = out_dir / f"{stem}.json"
     previous = json.loads(json_path.read_text()) if json_path.exists() else None
     document = build_document(results, environment, options, previous)
-    json_path.write_text(json.dumps(document, indent=1, sort_keys=False) + "\n")
+    json_path.write_text(dump_json(document))
     made = write_plots(document, out_dir, stem) if plots else []
     md_path = out_dir / f"{stem}.md"
     md_path.write_text(render_markdown(document, [p.name for p in made]))

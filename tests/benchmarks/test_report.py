@@ -242,3 +242,11 @@ def test_plots_are_drawn_for_every_benchmark_with_data(tmp_path: Path) -> None:
         "day-plan-recovery.png",
     ]
     assert all(p.stat().st_size > 1000 and p.read_bytes()[:4] == b"\x89PNG" for p in made)
+
+
+def test_number_lists_are_written_on_one_line() -> None:
+    from benchmarks.report import dump_json
+
+    text = dump_json({"series": {"a": [1.5, -2, 3e-05]}, "names": ["x", "y"]})
+    assert '"a": [1.5, -2, 3e-05]' in text
+    assert json.loads(text) == {"series": {"a": [1.5, -2, 3e-05]}, "names": ["x", "y"]}
