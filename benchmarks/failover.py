@@ -416,14 +416,21 @@ class FailoverRun:
         async with httpx.AsyncClient() as http:
             cluster = Cluster(self.work, settings, http)
             watch = LeaderWatch()
+            trials: list[dict[str, Any]] = []
             try:
                 await self._setup(cluster, watch, settings)
-                trials: list[dict[str, Any]] = []
                 for trial in range(self.opts.trials):
                     if self.deadline.remaining() < self.limit:
                         self.case.metadata["truncated"] = f"time budget used up after {trial} trials"
                         break
-                    record = await self._trial(cluster, watch, trial)
+                    try:
+                        record = await self._trial(cluster, watch, trial)
+                    except Exception as e:
+                        # keep the trials done so far; the logs stay (the case has an error)
+                        _log.exception("%s %s trial %d failed", self.env.label, self.sig_name, trial)
+                        self.case.error = f"trial {trial}: {type(e).__name__}: {e}"
+                        self.case.metadata["logs"] = str(cluster.work / "logs")
+                        break
                     trials.append(record)
                     _log.info(
                         "%s %s trial %d: leader %.3f s, running %.3f s, checkpoint %.3f s, overhead %.3f s",
@@ -435,10 +442,10 @@ class FailoverRun:
                         record["checkpoint_s"],
                         record["recovery_overhead_s"],
                     )
+            finally:
                 self.case.metadata["trials"] = trials
                 restored = sum(1 for t in trials if t.get("restored_from_latest"))
                 self.case.metadata["restored_from_latest_checkpoint"] = f"{restored} of {len(trials)} trials"
-            finally:
                 await self._cancel_job(cluster, watch)
                 await watch.close()
                 await cluster.close()

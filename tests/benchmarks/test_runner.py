@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from benchmarks.failover import _all_running, _metric, case_name, failover_cases, flink_case
 from benchmarks.run import expand_names, options_from, parse_args
@@ -91,3 +93,17 @@ def test_flink_results_become_a_case_with_our_series_names() -> None:
     assert case.series["restart_to_rest_s"] == [8.0]
     assert case.metadata["kill_signal"] == "SIGKILL"
     assert case.metadata["session_timeout_s"] == 4.0
+
+
+def test_leader_addresses_map_to_jobmanagers_by_port(tmp_path: Path) -> None:
+    import httpx
+    from benchmarks.failover import Cluster
+
+    cluster = Cluster(tmp_path, {"high-availability.type": "filesystem"}, httpx.AsyncClient())
+        first, second = cluster.add("jobmanager"), cluster.add("jobmanager")
+        cluster.add("taskmanager")
+    assert cluster.by_address(f"http://127.0.0.1:{second.port}") is second
+    assert cluster.by_address(f"http://127.0.0.1:{first.port}/") is first
+    assert cluster.by_address("http://127.0.0.1:1") is None
+    assert cluster.by_address(None) is None
+    assert (tmp_path / "config.yaml").read_text().strip() == "high-availability.type: filesystem"
