@@ -95,11 +95,12 @@ def test_flink_results_become_a_case_with_our_series_names() -> None:
     assert case.metadata["session_timeout_s"] == 4.0
 
 
-def test_leader_addresses_map_to_jobmanagers_by_port(tmp_path: Path) -> None:
+async def test_leader_addresses_map_to_jobmanagers_by_port(tmp_path: Path) -> None:
     import httpx
     from benchmarks.failover import Cluster
 
-    cluster = Cluster(tmp_path, {"high-availability.type": "filesystem"}, httpx.AsyncClient())
+    async with httpx.AsyncClient() as http:
+        cluster = Cluster(tmp_path, {"high-availability.type": "filesystem"}, http)
         first, second = cluster.add("jobmanager"), cluster.add("jobmanager")
         cluster.add("taskmanager")
     assert cluster.by_address(f"http://127.0.0.1:{second.port}") is second
