@@ -440,31 +440,39 @@ def headline_lines(document: Mapping[str, Any]) -> list[str]:
     comps = {(c["case"], c["metric"]): c for c in document.get("comparisons") or []}
     ours = benchmarks.get(OURS)
     rows: list[list[str]] = []
-    if ours is not None:
-        for case_name, case in ours.cases.items():
-            if case.skipped:
-                continue
-            for metric in ("new_leader_s", "job_running_s", "checkpoint_s", "recovery_overhead_s"):
-                if not case.series.get(metric):
-                    continue
-                st = summarize(case.series[metric])
-                comp = comps.get((case_name, metric))
-                flink = fmt_range(comp["theirs"], "s") if comp else "-"
-                ratio = (
-                    fmt(comp["ratio"]["median"], "x") if comp and comp["ratio"]["median"] is not None else "-"
+    phases = ("new_leader_s", "job_running_s", "checkpoint_s", "recovery_overhead_s")
+    for case_name, case in (ours.cases if ours is not None else {}).items():
+        if case.skipped or not case.series.get("job_running_s"):
+            continue
+        row = [case_name]
+        for metric in phases:
+            text = fmt(summarize(case.series.get(metric, []))["median"], "s")
+            comp = comps.get((case_name, metric))
+            if comp and comp["theirs"]["median"] is not None:
+                ratio = comp["ratio"]["median"]
+                text += f" (Flink {fmt(comp['theirs']['median'], 's')}" + (
+                    f", {fmt(ratio, 'x')})" if ratio is not None else ")"
                 )
-                rows.append([case_name, label(metric), fmt_range(st, "s"), flink, ratio])
+            row.append(text)
+        row.append(fmt(summarize(case.series.get("standby_rss_mib", []))["median"], "MiB"))
+        rows.append(row)
     if rows:
         lines += _table(
             [
                 "failover case",
-                "figure",
-                "standby median (min - max)",
-                "Flink 2.3, same run",
-                "standby / Flink",
+                "kill → new leader",
+                "kill → all tasks running",
+                "kill → first new checkpoint",
+                "recovery overhead",
+                "standby JM RSS",
             ],
             rows,
         )
+        lines += [
+            "",
+            "Medians over the trials; in brackets Flink 2.3 on the same ZooKeeper in the same run, and the median "
+            "of the pair-by-pair ratios standby / Flink.",
+        ]
     rows = []
     primitives = [
         ("leader-notification", "grant_to_notified_s", "p50/p99"),
@@ -563,12 +571,12 @@ def plot_failover(document: Mapping[str, Any], path: Path) -> bool:
         for result, prefix in ((ours, "standby"), (theirs, "Flink")):
             case = result.cases.get(case_name) if result is not None else None
             if case is not None and not case.skipped and case.series.get("job_running_s"):
-                groups.append((f"{prefix}\n{case_name}", case))
+                groups.append((f"{prefix}\n" + case_name.replace("/", "\n"), case))
     if not groups:
         return False
     metrics = ["new_leader_s", "job_running_s", "checkpoint_s", "recovery_overhead_s"]
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(max(7.0, 1.1 * len(groups) + 2), 4.5))
+    fig, ax = plt.subplots(figsize=(max(7.0, 0.85 * len(groups) + 2), 4.8))
     width = 0.8 / len(metrics)
     for k, metric in enumerate(metrics):
         xs, meds, lows, highs = [], [], [], []
@@ -753,16 +761,33 @@ def write_plots(document: Mapping[str, Any], out_dir: Path, stem: str) -> list[P
 # ---------------------------------------------------------------------------------------------- files
 
 
-_NUMBER_LIST = re.compile(r"\[\s+(-?[0-9][-0-9.eE+]*(?:,\s+-?[0-9][-0-9.eE+]*)*)\s+\]")
+def _flat(value: Any) -> bool:
+    """A scalar, or a list/dict of scalars (or of lists of scalars): short enough to go on one line."""
+    if isinstance(value, dict):
+        return all(
+            not isinstance(v, (dict, list))
+            or (isinstance(v, list) and all(not isinstance(x, (dict, list)) for x in v))
+            for v in value.values()
+        )
+    if isinstance(value, list):
+        return all(not isinstance(v, (dict, list)) for v in value)
+    return True
+
+
+def _dump(value: Any, indent: int) -> str:
+    if _flat(value):
+        return json.dumps(value, separators=(", ", ": "))
+    pad = " " * (indent + 1)
+    if isinstance(value, dict):
+        items = [f"{pad}{json.dumps(str(k))}: {_dump(v, indent + 1)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + " " * indent + "}" if items else "{}"
+    items = [f"{pad}{_dump(v, indent + 1)}" for v in value]
+    return "[\n" + ",\n".join(items) + "\n" + " " * indent + "]" if items else "[]"
 
 
 def dump_json(document: Mapping[str, Any]) -> str:
-    """Indented JSON with every list of numbers on one line (series stay readable and the file small)."""
-    text = json.dumps(document, indent=1)
-    return (
-        _NUMBER_LIST.sub(lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]", text)
-        + "\n"
-    )
+    """Indented JSON with every flat list or record (a series, a trial) on one line: readable and small."""
+    return _dump(json.loads(json.dumps(document)), 0) + "\n"
 
 
 def report_stem(date: _dt.date, quick: bool, tag: str | None = None) -> str:

@@ -151,9 +151,9 @@ def test_headline_lines_show_flink_next_to_ours_and_the_primitives() -> None:
     document = build_document(failover_results() + primitive_results(), ENV, OPTS)
     text = "\n".join(headline_lines(document))
     assert (
-        "| zookeeper-4s/SIGKILL | kill → all tasks running | 4.200 s (4.100 s - 4.600 s) | 5.600 s (5.500 s - 5.700 s) |"
-        in text
+        "| zookeeper-4s/SIGKILL | 4.100 s (Flink 4.000 s, 1.00x) | 4.200 s (Flink 5.600 s, 0.75x) |" in text
     )
+    assert "| filesystem/SIGTERM | - | 0.400 s | - | - | - |" in text
     assert (
         "| leader-notification | filesystem | grant → retriever notified (other process) | p50 3.50 ms"
         in text
