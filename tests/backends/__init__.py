@@ -1,0 +1,1 @@
+"""HA backends: one package per coordination store (filesystem, zookeeper, kubernetes, etcd)."""

@@ -85,6 +85,22 @@ async def test_add_returns_the_newest_subsumed_checkpoint_and_cleans_per_propert
     assert sorted(await handles.get_all_handles()) == [checkpoint_id_to_name(2), checkpoint_id_to_name(5)]
 
 
+async def test_subsumed_checkpoint_locked_by_another_instance_keeps_its_state() -> None:
+    """A standby that recovered (and so locked) checkpoint 1 can still read its files after the leader subsumes it."""
+    namespace = InMemoryStateHandleStore.new_namespace()
+    helper = TestingStorageHelper()
+    leader_handles: InMemoryStateHandleStore[Any] = InMemoryStateHandleStore(helper, namespace)
+    standby_handles: InMemoryStateHandleStore[Any] = InMemoryStateHandleStore(helper, namespace)
+    store = DefaultCompletedCheckpointStore(1, leader_handles)
+    cleaner = RecordingCheckpointsCleaner()
+    await store.add_checkpoint_and_subsume_oldest_one(make_checkpoint(1), cleaner)
+    await standby_handles.get_and_lock(checkpoint_id_to_name(1))
+    await store.add_checkpoint_and_subsume_oldest_one(make_checkpoint(2), cleaner)
+    assert _ids(store.get_all_checkpoints()) == [2]
+    assert cleaner.calls == []  # not removed (still locked): its state must not be discarded
+    assert checkpoint_id_to_name(1) in await standby_handles.get_all_handles()
+
+
 async def test_post_cleanup_runs_after_each_add() -> None:
     store, _ = _store(1)
     calls: list[int] = []

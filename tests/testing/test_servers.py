@@ -43,7 +43,6 @@ if TYPE_CHECKING:
     # Imported for annotations only: pytest must import the plugin module itself to rewrite its asserts.
     from standby.testing.pytest_fixtures import TcpProxyFactory
 
-pytest_plugins = ["standby.testing.pytest_fixtures"]
 
 WAIT = 20.0  # upper bound of every wait below; the waits end as soon as their condition holds
 # Session timeout for tests that expect a session to survive an outage: long enough that a restart on a loaded CI

@@ -19,6 +19,7 @@ from ._parsing import parse_port_range
 __all__ = [
     "ALL_OPTIONS",
     "CHECKPOINTING_INTERVAL",
+    "CHECKPOINTING_TIMEOUT",
     "CHECKPOINTS_DIRECTORY",
     "CHECKPOINTS_NUM_RETAINED",
     "CLEANUP_STRATEGY_EXPONENTIAL_DELAY_ATTEMPTS",
@@ -78,6 +79,12 @@ __all__ = [
     "KUBERNETES_TRANSACTIONAL_OPERATION_MAX_RETRY_DELAY",
     "OPTION_SECTIONS",
     "PARALLELISM_DEFAULT",
+    "RESTART_STRATEGY_EXPONENTIAL_DELAY_ATTEMPTS",
+    "RESTART_STRATEGY_EXPONENTIAL_DELAY_BACKOFF_MULTIPLIER",
+    "RESTART_STRATEGY_EXPONENTIAL_DELAY_INITIAL_BACKOFF",
+    "RESTART_STRATEGY_EXPONENTIAL_DELAY_JITTER_FACTOR",
+    "RESTART_STRATEGY_EXPONENTIAL_DELAY_MAX_BACKOFF",
+    "RESTART_STRATEGY_EXPONENTIAL_DELAY_RESET_BACKOFF_THRESHOLD",
     "RESTART_STRATEGY_FIXED_DELAY_ATTEMPTS",
     "RESTART_STRATEGY_FIXED_DELAY_DELAY",
     "RESTART_STRATEGY_TYPE",
@@ -86,10 +93,15 @@ __all__ = [
     "REST_BIND_PORT",
     "REST_PORT",
     "REST_SERVER_MAX_CONTENT_LENGTH",
+    "RPC_ASK_TIMEOUT",
     "SECURITY_AUTH_TOKEN",
     "SECURITY_AUTH_TOKEN_FILE",
+    "SLOT_REQUEST_TIMEOUT",
+    "TASK_MANAGER_BIND_HOST",
     "TASK_MANAGER_HOST",
     "TASK_MANAGER_NUM_TASK_SLOTS",
+    "TASK_MANAGER_RPC_PORT",
+    "TASK_MANAGER_SLOT_TIMEOUT",
     "ZOOKEEPER_SASL_DISABLE",
     "find_option",
 ]
@@ -665,6 +677,62 @@ PARALLELISM_DEFAULT: Final = ConfigOption(
     description="Parallelism of jobs that do not set one.",
 )
 
+TASK_MANAGER_BIND_HOST: Final = ConfigOption(
+    key="taskmanager.bind-host",
+    type=str,
+    default="127.0.0.1",
+    description=(
+        "Local address the TaskManager's RPC server binds to. standby binds to loopback unless told otherwise "
+        "(Flink binds to '0.0.0.0'); set '0.0.0.0' to serve other hosts."
+    ),
+)
+
+TASK_MANAGER_RPC_PORT: Final = ConfigOption(
+    key="taskmanager.rpc.port",
+    type=str,
+    default="0",
+    validator=_port_range,
+    description=(
+        "Port of the TaskManager's RPC server: '0' picks a free port (the TaskManager registers its actual "
+        "address with the ResourceManager). A range such as '50100-50200' or a list is accepted; standby binds "
+        "to its first port."
+    ),
+)
+
+TASK_MANAGER_SLOT_TIMEOUT: Final = ConfigOption(
+    key="taskmanager.slot.timeout",
+    type=timedelta,
+    default=timedelta(seconds=10),
+    validator=_positive_duration,
+    description=(
+        "A slot allocated to a job that receives no task within this time is freed again (an outdated slot "
+        "request). As in Flink, when unset it falls back to 'pekko.ask.timeout' if that is set."
+    ),
+)
+
+RPC_ASK_TIMEOUT: Final = ConfigOption(
+    key="pekko.ask.timeout",
+    type=timedelta,
+    default=timedelta(seconds=10),
+    deprecated_keys=("akka.ask.timeout",),
+    validator=_positive_duration,
+    description=(
+        "Timeout of RPC calls between JobManager, TaskManagers and clients (Flink: the Pekko ask timeout; "
+        "standby's RPC is HTTP). Increase it if calls time out under load."
+    ),
+)
+
+SLOT_REQUEST_TIMEOUT: Final = ConfigOption(
+    key="slot.request.timeout",
+    type=timedelta,
+    default=timedelta(minutes=5),
+    validator=_positive_duration,
+    description=(
+        "How long a JobMaster waits for the slots of a job (from the ResourceManager) before the attempt "
+        "fails and the restart strategy decides. A bare number is milliseconds, as in Flink 1.x."
+    ),
+)
+
 # ------------------------------------------------------------------------------------------------------------------
 # Heartbeats (HeartbeatManagerOptions)
 
@@ -704,6 +772,14 @@ CHECKPOINTING_INTERVAL: Final = ConfigOption(
     validator=_positive_duration,
     default_description="checkpointing off",
     description="Interval between periodic checkpoints; unset disables checkpointing.",
+)
+
+CHECKPOINTING_TIMEOUT: Final = ConfigOption(
+    key="execution.checkpointing.timeout",
+    type=timedelta,
+    default=timedelta(minutes=10),
+    validator=_positive_duration,
+    description="The maximum time that a checkpoint may take before it is discarded (expired).",
 )
 
 CHECKPOINTS_NUM_RETAINED: Final = ConfigOption(
@@ -754,6 +830,73 @@ RESTART_STRATEGY_FIXED_DELAY_DELAY: Final = ConfigOption(
     default=timedelta(seconds=1),
     validator=_non_negative_duration,
     description="Pause between two restart attempts of the 'fixed-delay' strategy.",
+)
+
+
+def _backoff_multiplier(value: float) -> str | None:
+    # Flink's ExponentialDelayRestartBackoffTimeStrategy: the backoff must not shrink.
+    return None if value >= 1.0 else "expected a number >= 1.0"
+
+
+def _jitter_factor(value: float) -> str | None:
+    return None if 0.0 <= value <= 1.0 else "expected a number between 0.0 and 1.0"
+
+
+RESTART_STRATEGY_EXPONENTIAL_DELAY_INITIAL_BACKOFF: Final = ConfigOption(
+    key="restart-strategy.exponential-delay.initial-backoff",
+    type=timedelta,
+    default=timedelta(seconds=1),
+    validator=_non_negative_duration,
+    description="First pause of the 'exponential-delay' restart strategy.",
+)
+
+RESTART_STRATEGY_EXPONENTIAL_DELAY_MAX_BACKOFF: Final = ConfigOption(
+    key="restart-strategy.exponential-delay.max-backoff",
+    type=timedelta,
+    default=timedelta(minutes=1),
+    validator=_non_negative_duration,
+    description="Longest pause of the 'exponential-delay' restart strategy.",
+)
+
+RESTART_STRATEGY_EXPONENTIAL_DELAY_BACKOFF_MULTIPLIER: Final = ConfigOption(
+    key="restart-strategy.exponential-delay.backoff-multiplier",
+    type=float,
+    default=1.5,
+    validator=_backoff_multiplier,
+    description="Factor by which the pause of the 'exponential-delay' restart strategy grows after each failure.",
+)
+
+RESTART_STRATEGY_EXPONENTIAL_DELAY_RESET_BACKOFF_THRESHOLD: Final = ConfigOption(
+    key="restart-strategy.exponential-delay.reset-backoff-threshold",
+    type=timedelta,
+    default=timedelta(hours=1),
+    validator=_non_negative_duration,
+    description=(
+        "After this long without a failure, the 'exponential-delay' restart strategy starts over with the "
+        "initial backoff and a fresh count of attempts."
+    ),
+)
+
+RESTART_STRATEGY_EXPONENTIAL_DELAY_JITTER_FACTOR: Final = ConfigOption(
+    key="restart-strategy.exponential-delay.jitter-factor",
+    type=float,
+    default=0.1,
+    validator=_jitter_factor,
+    description=(
+        "Random share (0.0 to 1.0) added to or subtracted from each pause of the 'exponential-delay' restart "
+        "strategy, so that many jobs do not restart in lock step."
+    ),
+)
+
+RESTART_STRATEGY_EXPONENTIAL_DELAY_ATTEMPTS: Final = ConfigOption(
+    key="restart-strategy.exponential-delay.attempts-before-reset-backoff",
+    type=int,
+    default=_INT_MAX,
+    validator=_at_least(1),
+    description=(
+        "Restarts of the 'exponential-delay' strategy before the job fails; the count starts over when the "
+        "backoff is reset (default: practically infinite)."
+    ),
 )
 
 CLEANUP_STRATEGY_TYPE: Final = ConfigOption(
@@ -902,17 +1045,31 @@ OPTION_SECTIONS: Final[tuple[tuple[str, tuple[ConfigOption[Any], ...]], ...]] = 
             REST_SERVER_MAX_CONTENT_LENGTH,
             TASK_MANAGER_NUM_TASK_SLOTS,
             TASK_MANAGER_HOST,
+            TASK_MANAGER_BIND_HOST,
+            TASK_MANAGER_RPC_PORT,
+            TASK_MANAGER_SLOT_TIMEOUT,
             PARALLELISM_DEFAULT,
+            RPC_ASK_TIMEOUT,
+            SLOT_REQUEST_TIMEOUT,
         ),
     ),
     ("Heartbeats", (HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT, HEARTBEAT_RPC_FAILURE_THRESHOLD)),
-    ("Checkpointing", (CHECKPOINTING_INTERVAL, CHECKPOINTS_NUM_RETAINED, CHECKPOINTS_DIRECTORY)),
+    (
+        "Checkpointing",
+        (CHECKPOINTING_INTERVAL, CHECKPOINTS_NUM_RETAINED, CHECKPOINTS_DIRECTORY, CHECKPOINTING_TIMEOUT),
+    ),
     (
         "Restart and cleanup strategies",
         (
             RESTART_STRATEGY_TYPE,
             RESTART_STRATEGY_FIXED_DELAY_ATTEMPTS,
             RESTART_STRATEGY_FIXED_DELAY_DELAY,
+            RESTART_STRATEGY_EXPONENTIAL_DELAY_INITIAL_BACKOFF,
+            RESTART_STRATEGY_EXPONENTIAL_DELAY_MAX_BACKOFF,
+            RESTART_STRATEGY_EXPONENTIAL_DELAY_BACKOFF_MULTIPLIER,
+            RESTART_STRATEGY_EXPONENTIAL_DELAY_RESET_BACKOFF_THRESHOLD,
+            RESTART_STRATEGY_EXPONENTIAL_DELAY_JITTER_FACTOR,
+            RESTART_STRATEGY_EXPONENTIAL_DELAY_ATTEMPTS,
             CLEANUP_STRATEGY_TYPE,
             CLEANUP_STRATEGY_EXPONENTIAL_DELAY_INITIAL_BACKOFF,
             CLEANUP_STRATEGY_EXPONENTIAL_DELAY_MAX_BACKOFF,

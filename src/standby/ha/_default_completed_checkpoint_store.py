@@ -78,9 +78,12 @@ class DefaultCompletedCheckpointStore(CompletedCheckpointStore):
         subsumed = subsume_checkpoints(self._checkpoints, self._max_retain)
         for old in subsumed:
             # CheckpointSubsumeHelper: a failing subsume action is logged, never fails the new checkpoint.
+            # Its state is discarded only once the pointer is gone: while another instance still holds a lock on
+            # it (a standby recovering), the files must stay readable. (Flink 2.x defers this decision to its
+            # shared-state registry; without one, removal success is the safe signal.)
             try:
-                await self._try_remove(old.checkpoint_id)
-                await cleaner.clean_checkpoint(old, old.should_be_discarded_on_subsume())
+                if await self._try_remove(old.checkpoint_id):
+                    await cleaner.clean_checkpoint(old, old.should_be_discarded_on_subsume())
             except Exception:
                 _log.warning("Fail to subsume the old checkpoint %d.", old.checkpoint_id, exc_info=True)
         if post_cleanup is not None:

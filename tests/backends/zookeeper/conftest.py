@@ -1,7 +1,7 @@
 """Fixtures of the ZooKeeper backend tests: real ZooKeeper servers (skipped when not installed), clients, proxies.
 
-The server fixtures are defined here rather than taken from ``standby.testing.pytest_fixtures``: that module is a
-pytest plugin that other test modules register, and importing it here first would defeat its assertion rewriting.
+The shared server fixtures (``zookeeper_server``, ``zookeeper_ensemble``) come from ``standby.testing.pytest_fixtures``,
+registered in ``tests/conftest.py``; this module adds per-test servers, clients and proxies.
 """
 
 from __future__ import annotations
@@ -11,45 +11,17 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from standby.testing.servers import (
-    ZooKeeperEnsemble,
     ZooKeeperInstallation,
     ZooKeeperServer,
-    find_zookeeper,
-    zookeeper_unavailable_reason,
 )
 
 from .zk_support import ClientFactory, ProxyFactory
 
 
 @pytest.fixture(scope="session")
-def zk_installation() -> ZooKeeperInstallation:
-    """The local ZooKeeper installation; skips the test, naming what is missing, when there is none."""
-    found = find_zookeeper()
-    if found is None:
-        pytest.skip(zookeeper_unavailable_reason() or "ZooKeeper is not installed")
-    return found
-
-
-@pytest.fixture(scope="module")
-def zookeeper_server(
-    zk_installation: ZooKeeperInstallation, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ZooKeeperServer]:
-    """A standalone server shared by a test module; tests keep their data apart by cluster id."""
-    with ZooKeeperServer(
-        installation=zk_installation, base_dir=tmp_path_factory.mktemp("zookeeper")
-    ) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def zookeeper_ensemble(
-    zk_installation: ZooKeeperInstallation, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ZooKeeperEnsemble]:
-    """A 3-server ensemble shared by a test module (a test that kills a member starts it again)."""
-    with ZooKeeperEnsemble(
-        3, installation=zk_installation, base_dir=tmp_path_factory.mktemp("zookeeper-ensemble")
-    ) as ensemble:
-        yield ensemble
+def zk_installation(zookeeper_installation: ZooKeeperInstallation) -> ZooKeeperInstallation:
+    """The local ZooKeeper installation (skips, naming what is missing, when there is none)."""
+    return zookeeper_installation
 
 
 @pytest.fixture

@@ -1,0 +1,5 @@
+"""``python -m standby.cli``."""
+
+from . import main
+
+main()
