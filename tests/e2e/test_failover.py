@@ -164,7 +164,9 @@ async def test_sigterm_hands_leadership_over_at_once_and_keeps_the_job(processes
     await processes.start("jobmanager")
     await processes.start("taskmanager")
     await processes.ready()
-    job_id = await processes.submit(["1500", "3"], parallelism=2)
+    # ~15 s of work: long enough that the new leader cannot have finished (and cleaned up) the job before the old
+    # leader's exit is observed, even on a loaded machine.
+    job_id = await processes.submit(["1500", "10"], parallelism=2)
     await processes.checkpoints_completed(job_id, at_least=1)
     leader = await processes.leader()
     assert leader is not None and leader.proc is not None

@@ -88,7 +88,7 @@ async def test_add_returns_the_newest_subsumed_checkpoint_and_cleans_per_propert
 async def test_subsumed_checkpoint_locked_by_another_instance_keeps_its_state() -> None:
     """A standby that recovered (and so locked) checkpoint 1 can still read its files after the leader subsumes it."""
     namespace = InMemoryStateHandleStore.new_namespace()
-    helper = TestingStorageHelper()
+    helper: TestingStorageHelper[Any] = TestingStorageHelper()
     leader_handles: InMemoryStateHandleStore[Any] = InMemoryStateHandleStore(helper, namespace)
     standby_handles: InMemoryStateHandleStore[Any] = InMemoryStateHandleStore(helper, namespace)
     store = DefaultCompletedCheckpointStore(1, leader_handles)
