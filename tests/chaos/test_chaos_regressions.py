@@ -16,6 +16,7 @@ from standby.ha import (
     PossibleInconsistentStateError,
     StandaloneCheckpointIDCounter,
     StandaloneCompletedCheckpointStore,
+    delete_payload_files,
 )
 from standby.runtime._state import write_state
 from standby.runtime.jobmaster import StateDirCheckpointsCleaner
@@ -134,3 +135,14 @@ def test_the_schedule_is_reproducible_and_starts_with_every_kind_at_the_leader()
         assert sum(f.gap_s + f.hold_s for f in schedule) >= 120.0
         assert {f.kind for f in schedule} <= set(kinds)
     assert "restart-server" not in fault_kinds("filesystem")
+
+
+def test_cleanup_removes_every_payload_file_and_nothing_else(tmp_path: Path) -> None:
+    # ZooKeeper seed 2, etcd seed 31: payloads of store adds cancelled in flight outlived cleanup_all_data
+    (tmp_path / "blob").mkdir()
+    for name in ("completedCheckpointabc", "submittedExecutionPlanxyz", "other.json"):
+        (tmp_path / name).write_text("x")
+    assert delete_payload_files(str(tmp_path)) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blob", "other.json"]
+    assert delete_payload_files(f"file://{tmp_path}") == 0
+    assert delete_payload_files(str(tmp_path / "missing")) == 0

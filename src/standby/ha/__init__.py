@@ -121,6 +121,7 @@ from ._storage_helper import COMPLETED_CHECKPOINT_PREFIX as COMPLETED_CHECKPOINT
 from ._storage_helper import EXECUTION_PLAN_PREFIX as EXECUTION_PLAN_PREFIX
 from ._storage_helper import FileStateHandle as FileStateHandle
 from ._storage_helper import FileSystemStateStorageHelper as FileSystemStateStorageHelper
+from ._storage_helper import delete_payload_files as delete_payload_files
 from ._types import DEFAULT_JOB_ID as DEFAULT_JOB_ID
 from ._types import ApplicationStatus as ApplicationStatus
 from ._types import JobID as JobID

@@ -51,6 +51,29 @@ def filesystem_for(url: str) -> tuple[AbstractFileSystem, str]:
     return fs, str(path)
 
 
+def delete_payload_files(root: str) -> int:
+    """Delete every execution plan and completed checkpoint payload file directly under ``root``; the count.
+
+    For ``cleanup_all_data`` once the coordination store's pointers are gone: every payload is unreferenced then,
+    including those of writes cancelled in flight or with an unknown outcome (found by the chaos suite).
+    """
+    fs, path = filesystem_for(root)
+    try:
+        entries = fs.ls(path, detail=False)
+    except FileNotFoundError:
+        return 0
+    deleted = 0
+    for entry in entries:
+        name = str(entry).rstrip("/").rsplit("/", 1)[-1]
+        if name.startswith((EXECUTION_PLAN_PREFIX, COMPLETED_CHECKPOINT_PREFIX)):
+            try:
+                fs.rm(entry)
+                deleted += 1
+            except FileNotFoundError:
+                pass
+    return deleted
+
+
 class FileStateHandle(RetrievableStateHandle[T]):
     """A payload file on the HA storage dir (Flink's ``RetrievableStreamStateHandle``)."""
 

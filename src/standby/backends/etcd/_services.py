@@ -9,6 +9,7 @@ election key (see ``_fencing``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from standby.config import Configuration
@@ -33,6 +34,7 @@ from standby.ha import (
     JobID,
     JobResultStore,
     LeaderRetrievalService,
+    delete_payload_files,
     ha_storage_path,
     recover_completed_checkpoint_store,
 )
@@ -153,6 +155,9 @@ class EtcdHaServices(AbstractHaServices):
         # after the leader's components (and so its leadership) are gone.
         deleted = await self.client.delete_prefix(self.paths.cluster_prefix)
         _log.info("Deleted %d etcd keys under %s", deleted, self.paths.cluster)
+        # Payload files no key points to any more (a write cancelled in flight or with an unknown outcome leaves
+        # its payload behind; found by the chaos suite)
+        await asyncio.to_thread(delete_payload_files, self.storage_path)
 
     async def internal_cleanup_job_data(self, job_id: JobID) -> None:
         # Flink: delete /jobs/<jobId> recursively (checkpoints, counter). Not fenced: the job is globally terminal.

@@ -15,10 +15,8 @@ are written only together with a check of the leader's latch node (``FencingErro
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
-from fsspec.core import url_to_fs
 from kazoo.exceptions import NoNodeError, NotEmptyError
 
 from standby.config import Configuration
@@ -44,6 +42,7 @@ from standby.ha import (
     JobResultStore,
     LeaderRetrievalService,
     RetrievableStateStorageHelper,
+    delete_payload_files,
     ha_storage_path,
     recover_completed_checkpoint_store,
 )
@@ -196,19 +195,7 @@ class ZooKeeperHaServices(AbstractHaServices):
         # Payload files no node points to any more: a plan or checkpoint write cancelled in flight (revocation)
         # leaves its payload behind, and with the nodes gone every payload of the cluster is unreferenced
         # (the filesystem backend does the same; found by the chaos suite).
-        await asyncio.to_thread(self._remove_payload_files)
-
-    def _remove_payload_files(self) -> None:
-        fs, root = url_to_fs(self.storage_path)
-        try:
-            entries = fs.ls(root, detail=False)
-        except FileNotFoundError:
-            return
-        for entry in entries:
-            name = str(entry).rstrip("/").rsplit("/", 1)[-1]
-            if name.startswith((EXECUTION_PLAN_PREFIX, COMPLETED_CHECKPOINT_PREFIX)):
-                with contextlib.suppress(FileNotFoundError):
-                    fs.rm(entry)
+        await asyncio.to_thread(delete_payload_files, self.storage_path)
 
     async def internal_cleanup_job_data(self, job_id: JobID) -> None:
         # Not fenced (as Flink): cleanup runs after the job's terminal result is in the job result store.
