@@ -71,11 +71,20 @@ def filesystem_values(tmp_path: Path) -> dict[str, str]:
 
 
 def snapshot(root: Path) -> dict[str, bytes | None]:
-    """Every directory (None) and file (its bytes) under ``root``."""
+    """Every directory (None) and file (its bytes) under ``root``.
+
+    In-flight temporary files of an atomic write (``.<name>.tmp-*``, renamed a moment later by a running leader)
+    are not HA data and are left out, as are files that vanish while we look.
+    """
     found: dict[str, bytes | None] = {}
     for path in sorted(root.rglob("*")):
+        if ".tmp-" in path.name:
+            continue
         key = str(path.relative_to(root))
-        found[key] = None if path.is_dir() else path.read_bytes()
+        try:
+            found[key] = None if path.is_dir() else path.read_bytes()
+        except FileNotFoundError:
+            continue
     return found
 
 
