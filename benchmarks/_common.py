@@ -225,6 +225,8 @@ class RunOptions:
     #: wall-clock bound of one benchmark (all its cases)
     budget_s: float = 3600.0
     work_dir: Path = WORK_DIR
+    #: keep each failover case's scratch directory (logs of every process) even when it succeeded
+    keep_work: bool = False
 
     @staticmethod
     def quick_defaults(**overrides: Any) -> RunOptions:

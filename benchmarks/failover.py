@@ -835,8 +835,10 @@ def _our_side(env: BackendEnv, sig_name: str, opts: RunOptions, total: Deadline,
             error=f"{type(e).__name__}: {e}",
         )
     case.metadata["duration_s"] = round(time.monotonic() - t, 1)
-    if case.error is None:
+    if case.error is None and not opts.keep_work:
         shutil.rmtree(work, ignore_errors=True)
+    elif opts.keep_work:
+        case.metadata["logs"] = str(work / "logs")
     return case
 
 

@@ -78,6 +78,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument(
         "--out-dir", type=Path, default=RESULTS_DIR, help="where results go (default benchmarks/results)"
     )
+    ap.add_argument(
+        "--keep-work", action="store_true", help="keep every failover case's logs, not only failed ones"
+    )
     ap.add_argument("--no-readme", action="store_true", help="leave benchmarks/README.md alone")
     ap.add_argument("--tag", help="name the result files <date>-<tag> (e.g. a run on another branch)")
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -85,7 +88,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def options_from(args: argparse.Namespace) -> RunOptions:
-    overrides: dict[str, Any] = {"skip_flink": args.skip_flink, "work_dir": args.work_dir.resolve()}
+    overrides: dict[str, Any] = {
+        "skip_flink": args.skip_flink,
+        "work_dir": args.work_dir.resolve(),
+        "keep_work": args.keep_work,
+    }
     if args.trials is not None:
         if args.trials < 1:
             raise SystemExit("--trials must be at least 1")

@@ -49,6 +49,10 @@ from ._restart import RestartStrategy
 _log = logging.getLogger(__name__)
 
 
+#: non-terminal execution states in the order a subtask passes them; terminal states rank after all of these
+_STATE_ORDER = {"CREATED": 0, "SCHEDULED": 1, "DEPLOYING": 2, "INITIALIZING": 3, "RUNNING": 4}
+
+
 def job_master_endpoint(job_id: JobID) -> str:
     return f"jobmaster-{job_id}"
 
@@ -358,6 +362,9 @@ class JobMaster(FencedRpcEndpoint):
         if execution is None or execution.is_terminal():
             return None
         state = str(data["state"])
+        if _STATE_ORDER.get(state, len(_STATE_ORDER)) < _STATE_ORDER.get(execution.state, 0):
+            # a late, older update (e.g. INITIALIZING after RUNNING) must not move the execution back
+            return None
         execution.state = state
         if state == "FAILED":
             execution.error = data.get("error")

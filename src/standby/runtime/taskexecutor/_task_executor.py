@@ -55,6 +55,17 @@ class _JobLeader:
     seen: set[UUID] = field(default_factory=set)
 
 
+@dataclass
+class _Outbox:
+    """The messages of one attempt to its JobMaster, in emission order."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    posted: int = 0
+    sent: int = 0
+    #: number of the newest state update posted (older ones still queued are skipped)
+    latest_state: int = 0
+
+
 class TaskExecutor(RpcEndpoint):
     """One TaskManager's executor endpoint (unfenced; job calls are checked against the job's leader)."""
 
@@ -101,6 +112,8 @@ class TaskExecutor(RpcEndpoint):
         self._job_leaders: dict[JobID, _JobLeader] = {}
         self._code_cache: dict[str, bytes] = {}
         self._tasks = TaskGroup(self.task_manager_id)
+        #: per attempt: messages to its JobMaster go out one after another, in the order the task emitted them
+        self._outboxes: dict[str, _Outbox] = {}
         self._connector: asyncio.Task[None] | None = None
         self._janitor: asyncio.Task[None] | None = None
         self._closed = False
@@ -498,33 +511,58 @@ class TaskExecutor(RpcEndpoint):
                 "final_state_path": event.final_state_path,
                 "error": event.error,
             }
-            self._tasks.spawn(self._send_to_job_master(d, "update_task_execution_state", payload))
+            self._post(
+                d,
+                "update_task_execution_state",
+                payload,
+                terminal=event.state in ("FINISHED", "CANCELED", "FAILED"),
+            )
         elif event.kind == "checkpoint-ack":
-            self._tasks.spawn(
-                self._send_to_job_master(
-                    d,
-                    "acknowledge_checkpoint",
-                    {
-                        "attempt_id": d.attempt_id,
-                        "subtask_index": d.subtask_index,
-                        "checkpoint_id": event.checkpoint_id,
-                        "state_path": event.state_path,
-                    },
-                )
+            self._post(
+                d,
+                "acknowledge_checkpoint",
+                {
+                    "attempt_id": d.attempt_id,
+                    "subtask_index": d.subtask_index,
+                    "checkpoint_id": event.checkpoint_id,
+                    "state_path": event.state_path,
+                },
             )
         elif event.kind == "checkpoint-decline":
-            self._tasks.spawn(
-                self._send_to_job_master(
-                    d,
-                    "decline_checkpoint",
-                    {
-                        "attempt_id": d.attempt_id,
-                        "subtask_index": d.subtask_index,
-                        "checkpoint_id": event.checkpoint_id,
-                        "reason": event.error or "",
-                    },
-                )
+            self._post(
+                d,
+                "decline_checkpoint",
+                {
+                    "attempt_id": d.attempt_id,
+                    "subtask_index": d.subtask_index,
+                    "checkpoint_id": event.checkpoint_id,
+                    "reason": event.error or "",
+                },
             )
+
+    def _post(self, d: TaskDeployment, method: str, payload: dict[str, Any], terminal: bool = False) -> None:
+        """Send to the attempt's JobMaster after everything the attempt sent before (Flink's RPCs keep order).
+
+        Independent sends raced: a JobMaster could see RUNNING, then INITIALIZING, and think the job not yet
+        running until the next heartbeat. A state update that a newer one has superseded is skipped (the
+        newer one says more); acknowledgements are always sent.
+        """
+        outbox = self._outboxes.setdefault(d.attempt_id, _Outbox())
+        outbox.posted += 1
+        number = outbox.posted
+        if method == "update_task_execution_state":
+            outbox.latest_state = number
+
+        async def send() -> None:
+            async with outbox.lock:
+                superseded = method == "update_task_execution_state" and outbox.latest_state != number
+                if not superseded:
+                    await self._send_to_job_master(d, method, payload)
+                outbox.sent += 1
+                if terminal and outbox.sent == outbox.posted:
+                    self._outboxes.pop(d.attempt_id, None)
+
+        self._tasks.spawn(send())
 
     async def _send_to_job_master(self, d: TaskDeployment, method: str, payload: dict[str, Any]) -> None:
         delay = 0.1
