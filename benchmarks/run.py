@@ -23,7 +23,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._common import BENCH_DIR, RESULTS_DIR, WORK_DIR, BenchmarkResult, RunOptions, environment_metadata
+from ._common import (
+    BENCH_DIR,
+    RESULTS_DIR,
+    WORK_DIR,
+    BenchmarkResult,
+    RunOptions,
+    compile_bytecode,
+    environment_metadata,
+)
 from .report import write_report
 
 ALL = ("leader-notification", "checkpoint-commits", "plan-recovery", "memory", "handover", "failover")
@@ -125,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.tag is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", args.tag):
         raise SystemExit(f"--tag {args.tag!r}: use letters, digits, '.', '_' and '-'")
     environment = environment_metadata()
+    environment.update(compile_bytecode())
     started = time.monotonic()
     results: list[BenchmarkResult] = []
 
