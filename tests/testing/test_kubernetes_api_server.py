@@ -384,6 +384,42 @@ async def test_list_body_has_kind_and_resource_version(
     assert listing.resourceVersion == str(server.resource_version)
 
 
+PARTIAL = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+PARTIAL_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+
+
+async def test_metadata_only_representations(
+    server: KubernetesApiTestServer, client: AsyncClient, http: httpx.AsyncClient
+) -> None:
+    created = await client.create(config_map("a", {"k": "v"}, annotations={"note": "x"}))
+    path = f"/api/v1/namespaces/{NS}/configmaps"
+    response = await http.get(f"{path}/a", headers={"Accept": PARTIAL})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["kind"] == "PartialObjectMetadata"
+    assert body["apiVersion"] == "meta.k8s.io/v1"
+    assert body["metadata"]["resourceVersion"] == meta(created).resourceVersion
+    assert body["metadata"]["annotations"] == {"note": "x"}
+    assert "data" not in body
+    assert server.requests()[-1].accept == PARTIAL
+
+    listing = (await http.get(path, headers={"Accept": PARTIAL_LIST})).json()
+    assert listing["kind"] == "PartialObjectMetadataList"
+    assert listing["metadata"]["resourceVersion"] == str(server.resource_version)
+    assert [(i["kind"], i["metadata"]["name"], "data" in i) for i in listing["items"]] == [
+        ("PartialObjectMetadata", "a", False)
+    ]
+    # the first alternative that can be served wins; one without "as" is the object itself
+    fallback = (await http.get(f"{path}/a", headers={"Accept": f"{PARTIAL_LIST}, application/json"})).json()
+    assert fallback["kind"] == "ConfigMap" and fallback["data"] == {"k": "v"}
+    # nothing servable: 406 (an object asked for as a list, or a representation the server lacks)
+    for accept in (PARTIAL_LIST, "application/json;as=Table;g=meta.k8s.io;v=v1"):
+        refused = await http.get(f"{path}/a", headers={"Accept": accept})
+        assert refused.status_code == 406
+        assert refused.json()["reason"] == "NotAcceptable"
+    assert (await http.get(path, headers={"Accept": PARTIAL})).status_code == 406
+
+
 async def test_list_across_namespaces(client: AsyncClient) -> None:
     await client.create(config_map("a", namespace="one"))
     await client.create(config_map("a", namespace="two"))

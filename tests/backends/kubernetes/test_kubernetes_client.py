@@ -147,6 +147,19 @@ async def test_crud_and_typed_errors(k8s_client: KubernetesClient) -> None:
     assert missing is None
 
 
+async def test_version_read_asks_for_metadata_only(
+    k8s_server: KubernetesApiTestServer, k8s_client: KubernetesClient
+) -> None:
+    assert await k8s_client.get_config_map_version("cm") is None
+    created = await k8s_client.create_config_map(KubernetesConfigMap("cm", data={"a": "1"}))
+    assert await k8s_client.get_config_map_version("cm") == created.resource_version
+    assert "as=PartialObjectMetadata" in k8s_server.requests()[-1].accept
+    k8s_server.faults.fail_next(1, code=403, method="GET")
+    with pytest.raises(KubernetesApiError) as caught:
+        await k8s_client.get_config_map_version("cm")
+    assert caught.value.code == 403
+
+
 async def test_server_errors_are_typed_with_their_code(
     k8s_server: KubernetesApiTestServer, k8s_client: KubernetesClient
 ) -> None:

@@ -117,6 +117,71 @@ async def test_an_unreadable_value_names_key_and_config_map(
     assert await cluster_store.get_all_and_lock() == []
 
 
+# ---------------------------------------------------------------------------------------------- reads
+
+
+def _reads_of(server: KubernetesApiTestServer, name: str) -> tuple[int, int]:
+    """(full GETs, metadata-only GETs) of ConfigMap ``name`` in the server's request log."""
+    gets = [r for r in server.requests() if r.method == "GET" and r.path.endswith(f"/configmaps/{name}")]
+    metadata_only = [r for r in gets if "as=PartialObjectMetadata" in r.accept]
+    return len(gets) - len(metadata_only), len(metadata_only)
+
+
+async def test_recovering_every_entry_transfers_the_config_map_once(
+    k8s_server: KubernetesApiTestServer,
+    k8s_client: KubernetesClient,
+    helper: TestingStorageHelper[Any],
+    cluster_store: KubernetesStateHandleStore[Any],
+    term: Term,
+) -> None:
+    """All plans live in the cluster ConfigMap; reading each with a full GET made a recovery of N plans move
+    the whole ConfigMap N times (O(N²) bytes). Unchanged, it is validated by a metadata-only GET instead."""
+    names = [f"job-{i:02d}" for i in range(30)]
+    for name in names:
+        await cluster_store.add_and_lock(name, name)
+    recovering = KubernetesStateHandleStore(
+        FencedConfigMapWriter(k8s_client, LOCK, _RETRY, LeaderFence(ME, term)), helper, PREFIX
+    )
+    k8s_server.clear_requests()
+    assert await recovering.get_all_handles() == names
+    for name in names:
+        assert await recovering.exists(name) != ResourceVersion.not_existing()
+        handle = await recovering.get_and_lock(name)
+        assert await handle.retrieve_state() == name
+    full, metadata_only = _reads_of(k8s_server, LOCK)
+    assert full == 1, f"{full} full GETs of {LOCK} to read {len(names)} entries"
+    assert metadata_only == 2 * len(names)
+
+
+async def test_reads_see_every_change_made_elsewhere(
+    k8s_server: KubernetesApiTestServer,
+    k8s_client: KubernetesClient,
+    helper: TestingStorageHelper[Any],
+    cluster_store: KubernetesStateHandleStore[Any],
+    term: Term,
+) -> None:
+    await cluster_store.add_and_lock("kept", "kept")
+    await cluster_store.add_and_lock("removed", "removed")
+    other = KubernetesStateHandleStore(
+        FencedConfigMapWriter(k8s_client, LOCK, _RETRY, LeaderFence(ME, term)), helper, PREFIX
+    )
+    assert sorted(await cluster_store.get_all_handles()) == ["kept", "removed"]
+    # another store instance (same leader) removes and adds entries: this one's copy is stale now
+    assert await other.release_and_try_remove("removed")
+    await other.add_and_lock("added", "added")
+    with pytest.raises(StateHandleNotExistError):
+        await cluster_store.get_and_lock("removed")
+    assert await (await cluster_store.get_and_lock("added")).retrieve_state() == "added"
+    assert sorted(await cluster_store.get_all_handles()) == ["added", "kept"]
+    # a change outside the backend (kubectl edit), then the ConfigMap deleted
+    k8s_server.put_configmap(NAMESPACE, LOCK, {"other-key": "y"}, annotations=lock_annotation(ME, TERM))
+    assert await cluster_store.exists("kept") == ResourceVersion.not_existing()
+    k8s_server.delete_configmap(NAMESPACE, LOCK)
+    with pytest.raises(KubernetesError, match="does not exist"):
+        await cluster_store.exists("kept")
+    assert await cluster_store.get_all_and_lock() == []
+
+
 # ---------------------------------------------------------------------------------------------- Flink's cases
 
 

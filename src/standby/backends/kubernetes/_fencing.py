@@ -141,6 +141,8 @@ class FencedConfigMapWriter:
         self._retry = retry
         self._fence = fence
         self._lock_config_map = lock_config_map or config_map_name
+        #: the ConfigMap as this writer last read or wrote it, for ``read``
+        self._last_seen: KubernetesConfigMap | None = None
 
     @property
     def config_map_name(self) -> str:
@@ -174,6 +176,7 @@ class FencedConfigMapWriter:
         fence = self._fence
 
         async def apply(current: KubernetesConfigMap) -> KubernetesConfigMap | None:
+            self._last_seen = current
             annotations = dict(current.annotations)
             if fence is not None:
                 if self.separate_lock:
@@ -201,6 +204,8 @@ class FencedConfigMapWriter:
             return current.evolve(data=data, annotations=annotations)
 
         written = await check_and_update_config_map(self._client, self._name, apply, self._retry)
+        if written is not None:
+            self._last_seen = written
         return written is not None
 
     async def claim(self) -> None:
@@ -209,7 +214,29 @@ class FencedConfigMapWriter:
             await self.update(lambda _current: None, claim=True)
 
     async def get(self) -> KubernetesConfigMap | None:
-        return await self._client.get_config_map(self._name)
+        """The ConfigMap now (a full GET), or None."""
+        current = await self._client.get_config_map(self._name)
+        self._last_seen = current
+        return current
+
+    async def read(self) -> KubernetesConfigMap | None:
+        """The ConfigMap now, as ``get``, without transferring it again when it did not change.
+
+        If the server's resourceVersion (a metadata-only GET, linearizable like a full one) is that of the copy
+        this writer last read or wrote, that copy is the ConfigMap's content now: a resourceVersion names one
+        state of one object. Otherwise a full GET. A recovery reads one entry per plan of the cluster ConfigMap,
+        which holds them all: a full GET each made recovering N plans transfer and parse O(N²) bytes.
+        """
+        last = self._last_seen
+        if last is None or not last.resource_version:
+            return await self.get()
+        version = await self._client.get_config_map_version(self._name)
+        if version is None:
+            self._last_seen = None
+            return None
+        if version == last.resource_version:
+            return last
+        return await self.get()
 
     async def ensure_exists(self, template: KubernetesConfigMap) -> KubernetesConfigMap:
         """Flink's ``createConfigMapIfItDoesNotExist`` (10 attempts); fenced: only the leader creates."""

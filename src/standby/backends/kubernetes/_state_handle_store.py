@@ -17,6 +17,9 @@ Java-serialized ``StateHandleWithDeleteMarker``::
   entry is invisible to readers; if discarding fails the entry stays marked and a later call finishes the job;
 * there are no locks on Kubernetes (only the leader writes): ``get_and_lock`` does not lock, ``release`` and
   ``release_all`` are no-ops, and ``release_and_try_remove`` never waits for other instances;
+* reads (``exists``, ``get_and_lock``, ``get_all_*``) are as fresh as a GET but transfer the ConfigMap only when
+  it changed since this store last read or wrote it (``FencedConfigMapWriter.read``): recovering N plans would
+  otherwise move the whole ConfigMap N times;
 * ``replace`` does not compare ``expected_version``: it is the ConfigMap's resourceVersion, which every write of
   any key (leader renewals included) changes; the compare-and-swap of the update itself protects the entry.
 """
@@ -130,7 +133,7 @@ class KubernetesStateHandleStore(StateHandleStore[T], Generic[T]):
         return decode_entry(value, key, self.config_map_name)
 
     async def _config_map(self) -> KubernetesConfigMap:
-        current = await self._writer.get()
+        current = await self._writer.read()
         if current is None:
             raise KubernetesError(
                 f"ConfigMap {self.config_map_name} does not exist. It may have been deleted externally."
@@ -322,7 +325,7 @@ class KubernetesStateHandleStore(StateHandleStore[T], Generic[T]):
         return self._storage.deserialize_handle(entry.pointer)
 
     async def get_all_and_lock(self) -> list[tuple[RetrievableStateHandle[T], str]]:
-        current = await self._writer.get()
+        current = await self._writer.read()
         if current is None:
             return []
         result: list[tuple[RetrievableStateHandle[T], str]] = []

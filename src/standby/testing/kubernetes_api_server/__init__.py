@@ -11,6 +11,8 @@ Leases:
 * one cluster-wide ``resourceVersion`` counter, optimistic concurrency on PUT, PATCH and DELETE
   preconditions, no-op updates that are not writes;
 * merge patch (RFC 7386), strategic merge patch (served as merge patch) and JSON patch (RFC 6902);
+* metadata-only reads (``Accept: application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1``, and the list
+  variant), 406 for representations it lacks;
 * label selectors (equality, set-based, existence) and ``metadata.name``/``metadata.namespace`` field
   selectors; ``limit``/``continue`` pagination at a consistent snapshot;
 * watch: newline-delimited JSON events, resume from a ``resourceVersion``, ``410 Expired`` ERROR events

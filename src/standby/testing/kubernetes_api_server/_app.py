@@ -112,6 +112,8 @@ class RequestRecord:
     query: str
     status: int
     watch: bool
+    #: the request's ``Accept`` header ("" when absent), e.g. to tell metadata-only reads from full ones
+    accept: str = ""
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,47 @@ class _ClientGone(Exception):
 
 def _json_bytes(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+PARTIAL_OBJECT_METADATA = "PartialObjectMetadata"
+PARTIAL_OBJECT_METADATA_LIST = "PartialObjectMetadataList"
+_META_GROUP = "meta.k8s.io"
+_META_VERSIONS = ("v1", "v1beta1")
+
+
+def _negotiate(accept: str | None, partial_kind: str) -> str | None:
+    """The representation an ``Accept`` header asks for: None for the object itself, or the apiVersion of
+    ``partial_kind`` (``application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1``: metadata only).
+
+    The first alternative that can be served wins, as in the apiserver's content negotiation; 406 when none
+    can (e.g. only ``as=Table``, or ``as=PartialObjectMetadata`` for a list). Media types are not checked
+    beyond that: the server answers JSON whatever else is asked (see the package docstring).
+    """
+    if not accept or not accept.strip():
+        return None
+    for alternative in accept.split(","):
+        parts = [part.strip() for part in alternative.split(";")]
+        parameters = dict(
+            (key.strip().lower(), value.strip()) for key, _, value in (p.partition("=") for p in parts[1:])
+        )
+        parameters.pop("q", None)
+        wanted = parameters.get("as")
+        if wanted is None:
+            return None
+        group, version = parameters.get("g", ""), parameters.get("v", "")
+        if wanted == partial_kind and group == _META_GROUP and version in _META_VERSIONS:
+            return f"{group}/{version}"
+    raise errors.not_acceptable(
+        [
+            "application/json",
+            *(f"application/json;as={partial_kind};g={_META_GROUP};v={v}" for v in _META_VERSIONS),
+        ]
+    )
+
+
+def _partial(obj: JsonObject, api_version: str) -> JsonObject:
+    """An object as ``PartialObjectMetadata``: its metadata only (the apiserver's metadata-only representation)."""
+    return {"kind": PARTIAL_OBJECT_METADATA, "apiVersion": api_version, "metadata": obj["metadata"]}
 
 
 def _param_bool(params: dict[str, str], name: str) -> bool | None:
@@ -217,7 +260,8 @@ class KubernetesApiApp:
             await self._respond(send, error.code, error.status, error.headers)
         except _ClientGone:
             status = 499
-        self.requests.append(RequestRecord(method, path, raw_query, status, watch))
+        accept = self._header(scope, b"accept") or ""
+        self.requests.append(RequestRecord(method, path, raw_query, status, watch, accept))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         for _ in range(2):
@@ -357,7 +401,7 @@ class KubernetesApiApp:
             return 200
         if name is None:
             if method == "GET":
-                return await self._list(send, resource, namespace, params)
+                return await self._list(scope, send, resource, namespace, params)
             if method == "POST" and namespace is not None:
                 return await self._create(scope, receive, send, resource, namespace, params, multi)
             if method == "DELETE":
@@ -365,7 +409,9 @@ class KubernetesApiApp:
             raise errors.method_not_allowed()
         assert namespace is not None
         if method == "GET":
-            await self._respond(send, 200, self.store.get(resource, namespace, name))
+            partial = _negotiate(self._header(scope, b"accept"), PARTIAL_OBJECT_METADATA)
+            obj = self.store.get(resource, namespace, name)
+            await self._respond(send, 200, obj if partial is None else _partial(obj, partial))
             return 200
         if method == "PUT":
             return await self._replace(scope, receive, send, resource, namespace, name, params, multi)
@@ -633,8 +679,14 @@ class KubernetesApiApp:
                 raise errors.too_large_resource_version(requested, self.store.resource_version)
 
     async def _list(
-        self, send: Send, resource: ResourceType, namespace: str | None, params: dict[str, str]
+        self,
+        scope: Scope,
+        send: Send,
+        resource: ResourceType,
+        namespace: str | None,
+        params: dict[str, str],
     ) -> int:
+        partial = _negotiate(self._header(scope, b"accept"), PARTIAL_OBJECT_METADATA_LIST)
         labels, fields = self._selectors(params)
         limit = _param_int(params, "limit")
         await self._await_resource_version(params.get("resourceVersion"))
@@ -659,6 +711,13 @@ class KubernetesApiApp:
             "metadata": metadata,
             "items": result.items,
         }
+        if partial is not None:
+            body = {
+                "kind": PARTIAL_OBJECT_METADATA_LIST,
+                "apiVersion": partial,
+                "metadata": metadata,
+                "items": [_partial(item, partial) for item in result.items],
+            }
         await self._respond(send, 200, body)
         return 200
 

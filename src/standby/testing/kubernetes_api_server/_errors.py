@@ -199,3 +199,10 @@ def unsupported_media_type(content_type: str, accepted: list[str]) -> ApiStatusE
         f"- accepted media types include: {', '.join(accepted)}",
         "UnsupportedMediaType",
     )
+
+
+def not_acceptable(accepted: list[str]) -> ApiStatusError:
+    """406: no media type of the request's ``Accept`` header can be served (apiserver's NewNotAcceptableError)."""
+    return ApiStatusError.of(
+        406, f"only the following media types are accepted: {', '.join(accepted)}", "NotAcceptable"
+    )
