@@ -149,11 +149,16 @@ class ResourceManager(FencedRpcEndpoint):
         return {"registrationId": uuid.uuid4().hex, "resourceManagerId": str(self.fencing_token)}
 
     async def rpc_heartbeat_from_task_executor(
-        self, task_manager_id: str, slots: list[dict[str, Any]]
+        self, task_manager_id: str, slots: list[dict[str, Any]], freed: list[str] | None = None
     ) -> dict[str, Any]:
+        """A TaskManager's slot report; ``freed`` names allocations it released since its previous report."""
         registration = self._task_managers.get(task_manager_id)
         if registration is None or not self._heartbeats.received(task_manager_id):
             return {"known": False}
+        released = set(freed or ())
+        for key, (allocation_id, _job, _at) in list(self._pending.items()):
+            if allocation_id in released:
+                del self._pending[key]
         reported = [SlotStatus.from_json(s) for s in slots]
         # a report may predate an allocation made meanwhile: keep recent allocations it does not show yet
         horizon = time.monotonic() - 2 * self._settings.heartbeat_interval_s - self._settings.rpc_timeout_s
@@ -161,10 +166,10 @@ class ResourceManager(FencedRpcEndpoint):
             pending = self._pending.get((task_manager_id, slot.index))
             if pending is not None and slot.allocation_id is None and pending[2] > horizon:
                 slot.allocation_id, slot.job_id = pending[0], pending[1]
-        freed = len(registration.free_slots())
+        free_before = len(registration.free_slots())
         registration.slots = reported
         registration.last_heartbeat_ms = now_ms()
-        if len(registration.free_slots()) > freed:
+        if len(registration.free_slots()) > free_before:
             self._slots_changed.set()
         return {"known": True}
 
