@@ -125,7 +125,7 @@ class ZooKeeperStateHandleStore(StateHandleStore[T], Generic[T]):
                     f"State handle {path} already exists; replace it or remove it first."
                 )
             # Marked for deletion by an interrupted removal: finish that removal first.
-            if not await self.release_and_try_remove(name):
+            if not await self._release_and_try_remove(name, fencing):
                 raise StateHandleStoreError(
                     f"State handle {path} is marked for deletion but could not be removed; retry later."
                 )
@@ -206,8 +206,10 @@ class ZooKeeperStateHandleStore(StateHandleStore[T], Generic[T]):
         ) from error
 
     async def release_and_try_remove(self, name: str) -> bool:
+        return await self._release_and_try_remove(name, self._check_leadership())
+
+    async def _release_and_try_remove(self, name: str, fencing: PinnedFencing | None) -> bool:
         path = self.path(name)
-        fencing = self._check_leadership()
         handle: RetrievableStateHandle[T] | None = None
         try:
             handle = await self._read_handle_or_none(path)
