@@ -590,8 +590,10 @@ class FailoverRun:
         states: list[str] = []
         details = None
         while time.monotonic() < limit_end:  # bounded
+            sent = time.monotonic()
             details = await cluster.get_json(new, f"/jobs/{cluster.job_id}")
             now = time.monotonic()
+            _log.debug("poll %.3f-%.3f s: %s", sent - t0, now - t0, details and details.get("state"))
             if details is not None:
                 state = str(details.get("state"))
                 if not states or states[-1] != state:

@@ -108,6 +108,8 @@ class Goal:
     metric: str
     applies: Callable[[str, Mapping[str, Any]], bool]
     target: Callable[[Mapping[str, Any]], float]
+    #: further series measuring the same thing, pooled with ``metric`` (more trials per case)
+    pooled: tuple[str, ...] = ()
 
 
 def _signal(meta: Mapping[str, Any]) -> str:
@@ -135,7 +137,14 @@ GOALS: tuple[Goal, ...] = (
         lambda _m: 0.5,
     ),
     Goal("standby JM < 80 MiB", "standby_rss_mib", lambda _c, _m: True, lambda _m: 80.0),
-    Goal("JM start → REST < 1.5 s", "start_to_rest_s", lambda _c, _m: True, lambda _m: 1.5),
+    # the three initial starts of a case and every restart of a killed JobManager (spawn -> GET /overview 200)
+    Goal(
+        "JM start → REST < 1.5 s",
+        "start_to_rest_s",
+        lambda _c, _m: True,
+        lambda _m: 1.5,
+        pooled=("restart_to_rest_s",),
+    ),
 )
 
 
@@ -149,7 +158,10 @@ def evaluate_goals(benchmarks: Mapping[str, BenchmarkResult]) -> list[dict[str, 
         for case_name, case in ours.cases.items():
             if case.skipped or case.error or not goal.applies(case_name, case.metadata):
                 continue
-            stats = summarize(case.series.get(goal.metric, []))
+            values = list(case.series.get(goal.metric, []))
+            for other in goal.pooled:
+                values += case.series.get(other, [])
+            stats = summarize(values)
             median = stats["median"]
             if median is None:
                 continue

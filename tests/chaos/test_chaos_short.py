@@ -75,3 +75,22 @@ async def test_zookeeper_backend_survives_a_short_chaos_run(tmp_path: Path) -> N
         )
     )
     _assert_safe(report, "zookeeper")
+
+
+@pytest.mark.etcd
+@pytest.mark.timeout(170)
+async def test_etcd_backend_survives_a_short_chaos_run(tmp_path: Path) -> None:
+    report = await run_chaos(
+        ChaosOptions(
+            backend="etcd",
+            duration_s=20.0,
+            seed=_seed(3),
+            max_gap_s=1.5,
+            session_timeout_s=2.0,
+            finish_timeout_s=60.0,
+            recovery_timeout_s=30.0,
+            work_dir=tmp_path / "run",
+            log=print,
+        )
+    )
+    _assert_safe(report, "etcd")

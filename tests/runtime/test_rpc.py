@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -192,3 +193,17 @@ async def test_shared_token_is_required_on_every_call() -> None:
         for c in (anonymous, wrong, right):
             await c.close()
         await s.http.stop()
+
+
+async def test_accepted_connections_have_nagle_off(server: Server, client: RpcClient) -> None:
+    """Without TCP_NODELAY every reply on a kept-alive connection waits for the peer's delayed ACK (40 ms)."""
+    token = uuid.uuid4()
+    server.service.register(Counter(token))
+    await client.call(server.address, "increment", {}, fencing_token=token)
+    uvicorn_server = server.http._server
+    assert uvicorn_server is not None
+    connections = list(uvicorn_server.server_state.connections)
+    assert connections, "the RPC client's connection should still be open (keep-alive)"
+    for protocol in connections:
+        sock = protocol.transport.get_extra_info("socket")
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0

@@ -422,6 +422,10 @@ class JobMaster(FencedRpcEndpoint):
                         "count": self.plan.parallelism,
                         "job_master_address": self._self_address(),
                         "job_master_id": str(self.fencing_token),
+                        # the ResourceManager keeps the request pending until TaskManagers offer slots
+                        "max_wait_s": max(
+                            0.0, min(deadline - time.monotonic(), self._settings.rpc_timeout_s / 2)
+                        ),
                     },
                     fencing_token=rm.session_id,
                     timeout_s=self._settings.rpc_timeout_s,

@@ -8,6 +8,7 @@ ResourceManager's view is refreshed from the slot report of every heartbeat.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -68,6 +69,10 @@ class TaskManagerRegistration:
         }
 
 
+#: how long a slot request waits for TaskManagers to offer enough free slots before it is refused
+PENDING_SLOT_REQUEST_WAIT_S = 5.0
+
+
 class ResourceManager(FencedRpcEndpoint):
     """One leadership period of the ResourceManager."""
 
@@ -93,11 +98,16 @@ class ResourceManager(FencedRpcEndpoint):
             settings.heartbeat_rpc_failure_threshold,
         )
         self.started_at_ms = now_ms()
+        #: set whenever slots may have become available (a TaskManager registered or reported, slots released)
+        self._slots_changed = asyncio.Event()
+        self._stopped = False
 
     def start(self) -> None:
         self._heartbeats.start()
 
     async def stop(self) -> None:
+        self._stopped = True
+        self._slots_changed.set()  # pending slot requests end now
         await self._heartbeats.stop()
         self._task_managers.clear()
         self._update_gauge()
@@ -135,14 +145,20 @@ class ResourceManager(FencedRpcEndpoint):
         self._task_managers[task_manager_id] = registration
         self._heartbeats.monitor(task_manager_id)
         self._update_gauge()
+        self._slots_changed.set()
         return {"registrationId": uuid.uuid4().hex, "resourceManagerId": str(self.fencing_token)}
 
     async def rpc_heartbeat_from_task_executor(
-        self, task_manager_id: str, slots: list[dict[str, Any]]
+        self, task_manager_id: str, slots: list[dict[str, Any]], freed: list[str] | None = None
     ) -> dict[str, Any]:
+        """A TaskManager's slot report; ``freed`` names allocations it released since its previous report."""
         registration = self._task_managers.get(task_manager_id)
         if registration is None or not self._heartbeats.received(task_manager_id):
             return {"known": False}
+        released = set(freed or ())
+        for key, (allocation_id, _job, _at) in list(self._pending.items()):
+            if allocation_id in released:
+                del self._pending[key]
         reported = [SlotStatus.from_json(s) for s in slots]
         # a report may predate an allocation made meanwhile: keep recent allocations it does not show yet
         horizon = time.monotonic() - 2 * self._settings.heartbeat_interval_s - self._settings.rpc_timeout_s
@@ -150,8 +166,11 @@ class ResourceManager(FencedRpcEndpoint):
             pending = self._pending.get((task_manager_id, slot.index))
             if pending is not None and slot.allocation_id is None and pending[2] > horizon:
                 slot.allocation_id, slot.job_id = pending[0], pending[1]
+        free_before = len(registration.free_slots())
         registration.slots = reported
         registration.last_heartbeat_ms = now_ms()
+        if len(registration.free_slots()) > free_before:
+            self._slots_changed.set()
         return {"known": True}
 
     async def rpc_disconnect_task_executor(self, task_manager_id: str, reason: str = "") -> None:
@@ -163,11 +182,36 @@ class ResourceManager(FencedRpcEndpoint):
     # ------------------------------------------------------------------ JobMaster side
 
     async def rpc_request_slots(
-        self, job_id: str, count: int, job_master_address: str, job_master_id: str
+        self, job_id: str, count: int, job_master_address: str, job_master_id: str, max_wait_s: float = 0.0
     ) -> list[dict[str, Any]]:
-        """Allocate ``count`` slots for the job at once, spreading them over the TaskManagers; all or nothing."""
+        """Allocate ``count`` slots for the job at once, spreading them over the TaskManagers; all or nothing.
+
+        Too few free slots: the request waits up to ``max_wait_s`` (bounded by half the RPC timeout) for TaskManagers
+        to register or report free slots, as Flink's slot manager keeps a request pending. After a failover the
+        new JobMaster usually asks before the TaskManagers have found the new ResourceManager; polling from the
+        JobMaster's side would add its retry delay to every recovery.
+        """
         if count < 1:
             raise RpcRejectedError(f"Invalid slot request for job {job_id}: count {count}")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(
+            0.0, min(max_wait_s, PENDING_SLOT_REQUEST_WAIT_S, self._settings.rpc_timeout_s / 2)
+        )
+        # bounded by the deadline
+        while sum(len(tm.free_slots()) for tm in self._task_managers.values()) < count and not self._stopped:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            self._slots_changed.clear()
+            try:
+                await asyncio.wait_for(self._slots_changed.wait(), remaining)
+            except TimeoutError:
+                break
+        return await self._allocate(job_id, count, job_master_address, job_master_id)
+
+    async def _allocate(
+        self, job_id: str, count: int, job_master_address: str, job_master_id: str
+    ) -> list[dict[str, Any]]:
         allocated: list[tuple[TaskManagerRegistration, SlotStatus]] = []
         tried: set[tuple[str, int]] = set()
         # bounded: each slot of each TaskManager is tried at most once
@@ -263,6 +307,7 @@ class ResourceManager(FencedRpcEndpoint):
                 if slot.allocation_id in wanted:
                     slot.allocation_id = None
                     slot.job_id = None
+        self._slots_changed.set()
 
     async def rpc_list_task_managers(self) -> list[dict[str, Any]]:
         return [tm.to_json() for tm in sorted(self._task_managers.values(), key=lambda t: t.registered_at_ms)]

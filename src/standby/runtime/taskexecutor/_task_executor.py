@@ -112,6 +112,9 @@ class TaskExecutor(RpcEndpoint):
         self._job_leaders: dict[JobID, _JobLeader] = {}
         self._code_cache: dict[str, bytes] = {}
         self._tasks = TaskGroup(self.task_manager_id)
+        self._slot_report_pending = False
+        #: allocations freed here since the last report to the ResourceManager (it may still count them as taken)
+        self._freed_allocations: set[str] = set()
         #: per attempt: messages to its JobMaster go out one after another, in the order the task emitted them
         self._outboxes: dict[str, _Outbox] = {}
         self._connector: asyncio.Task[None] | None = None
@@ -235,10 +238,11 @@ class TaskExecutor(RpcEndpoint):
 
     async def _heartbeat_rm(self, info: LeaderInformation) -> None:
         assert info.address is not None
+        freed, self._freed_allocations = self._freed_allocations, set()
         response = await self._rpc.call(
             info.address,
             "heartbeat_from_task_executor",
-            {"task_manager_id": self.task_manager_id, "slots": self._slot_report()},
+            {"task_manager_id": self.task_manager_id, "slots": self._slot_report(), "freed": sorted(freed)},
             fencing_token=info.session_id,
             timeout_s=max(1.0, self._settings.heartbeat_interval_s * 2),
         )
@@ -314,6 +318,7 @@ class TaskExecutor(RpcEndpoint):
 
     def _free_slot(self, slot: TaskSlot, reason: str) -> None:
         job_id = slot.job_id
+        slot_allocation = slot.allocation_id
         if slot.task is not None and not slot.task.is_terminal():
             slot.task.cancel()
         _log.debug("Freeing slot %d (%s): %s", slot.index, slot.allocation_id, reason)
@@ -327,6 +332,28 @@ class TaskExecutor(RpcEndpoint):
             leader = self._job_leaders.pop(job_id, None)
             if leader is not None:
                 self._tasks.spawn(leader.tracker.stop(), name=f"stop-job-leader-{job_id}")
+        if slot_allocation is not None:
+            self._freed_allocations.add(slot_allocation)
+        self._report_free_slots()
+
+    def _report_free_slots(self) -> None:
+        """Tell the ResourceManager about freed slots now, not at the next heartbeat (Flink's
+        ``notifySlotAvailable``): after a failover a new JobMaster's slot request is waiting for exactly these."""
+        registered = self._registered_rm
+        if registered is None or self._slot_report_pending or self._closed:
+            return
+        self._slot_report_pending = True
+
+        async def report() -> None:
+            self._slot_report_pending = False  # slots freed from here on need a report of their own
+            try:
+                await self._heartbeat_rm(registered)
+            except RpcError as e:
+                _log.debug(
+                    "Reporting free slots to %s failed (the next heartbeat carries them): %s", registered, e
+                )
+
+        self._tasks.spawn(report(), name="report-free-slots")
 
     async def _slot_janitor(self) -> None:
         while not self._closed:
