@@ -9,12 +9,14 @@ from ._client import ConnectionState as ConnectionState
 from ._client import KazooClientFactory as KazooClientFactory
 from ._client import LatchFencing as LatchFencing
 from ._client import Op as Op
+from ._client import PinnedFencing as PinnedFencing
 from ._client import TransactionError as TransactionError
 from ._client import ZooKeeperClient as ZooKeeperClient
 from ._client import ZooKeeperClientSettings as ZooKeeperClientSettings
 from ._client import ZooKeeperConnectionError as ZooKeeperConnectionError
 from ._client import default_kazoo_client_factory as default_kazoo_client_factory
 from ._client import generate_zookeeper_path as generate_zookeeper_path
+from ._client import pin_fencing as pin_fencing
 from ._election_driver import ZooKeeperLeaderElectionDriver as ZooKeeperLeaderElectionDriver
 from ._election_driver import ZooKeeperLeaderElectionDriverFactory as ZooKeeperLeaderElectionDriverFactory
 from ._execution_plan_watcher import ZooKeeperExecutionPlanStoreWatcher as ZooKeeperExecutionPlanStoreWatcher
@@ -34,6 +36,7 @@ __all__ = [
     "LatchFencing",
     "LeaderInformationClearancePolicy",
     "Op",
+    "PinnedFencing",
     "TransactionError",
     "ZooKeeperCheckpointIDCounter",
     "ZooKeeperCheckpointRecoveryFactory",
@@ -52,4 +55,5 @@ __all__ = [
     "default_kazoo_client_factory",
     "encode_leader_information",
     "generate_zookeeper_path",
+    "pin_fencing",
 ]

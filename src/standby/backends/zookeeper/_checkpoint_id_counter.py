@@ -3,7 +3,8 @@
 Port of Flink's ``ZooKeeperCheckpointIDCounter`` over Curator's ``SharedCount``: the node
 ``jobs/<jobId>/checkpoint_id_counter`` holds a 4-byte big-endian signed int; ``get_and_increment`` reads value and
 version and writes ``value + 1`` only if the version is unchanged, retrying on a concurrent update. With a fencing
-token (beyond Flink) every write is one multi-op that also checks the leader's latch node.
+token (beyond Flink) every write is one multi-op that also checks the leader's latch node and its version, pinned
+when the call starts (its CAS retries stay in one leadership session).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from standby.ha import (
     JobStatus,
 )
 
-from ._client import ConnectionState, LatchFencing, Op, TransactionError, ZooKeeperClient
+from ._client import ConnectionState, LatchFencing, Op, TransactionError, ZooKeeperClient, pin_fencing
 
 _log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class ZooKeeperCheckpointIDCounter(CheckpointIDCounter):
         """Create the node with the seed 1 if it does not exist (Curator's ``SharedCount.start``); idempotent."""
         if self._started:
             return
-        await self._ensure_node()
+        await self._ensure_node(self._fencing)
         self._started = True
 
     async def shutdown(self, status: JobStatus) -> None:
@@ -76,10 +77,10 @@ class ZooKeeperCheckpointIDCounter(CheckpointIDCounter):
                     raise
 
     async def get_and_increment(self) -> int:
-        self._check_leadership()
+        fencing = pin_fencing(self._fencing)  # FencingError when this process knows it does not lead
         for _ in range(_MAX_CAS_ATTEMPTS):
             self._check_connection_state()
-            value, version = await self._read()
+            value, version = await self._read(fencing)
             new_value = value + 1
             if new_value > _MAX_INT:
                 raise HighAvailabilityError(
@@ -87,9 +88,7 @@ class ZooKeeperCheckpointIDCounter(CheckpointIDCounter):
                     f"{_MAX_INT} ({self.path})"
                 )
             try:
-                await self._client.fenced_commit(
-                    self._fencing, [Op.set(self.path, _encode(new_value), version)]
-                )
+                await self._client.fenced_commit(fencing, [Op.set(self.path, _encode(new_value), version)])
                 return value
             except TransactionError as e:
                 if isinstance(e.error, BadVersionError | NoNodeError):
@@ -101,7 +100,7 @@ class ZooKeeperCheckpointIDCounter(CheckpointIDCounter):
         )
 
     async def get(self) -> int:
-        value, _ = await self._read()
+        value, _ = await self._read(self._fencing)
         return value
 
     async def set_count(self, new_id: int) -> None:
@@ -110,16 +109,17 @@ class ZooKeeperCheckpointIDCounter(CheckpointIDCounter):
                 f"ZooKeeper checkpoint counter only supports checkpoints Ids up to {_MAX_INT}, but given value is "
                 f"{new_id}"
             )
+        fencing = pin_fencing(self._fencing)
         for _ in range(10):
             try:
-                await self._client.fenced_commit(self._fencing, [Op.set(self.path, _encode(new_id))])
+                await self._client.fenced_commit(fencing, [Op.set(self.path, _encode(new_id))])
                 return
             except TransactionError as e:
                 if not isinstance(e.error, NoNodeError):
                     raise
             try:
                 await self._client.ensure_path(self.path.rsplit("/", 1)[0])
-                await self._client.fenced_commit(self._fencing, [Op.create(self.path, _encode(new_id))])
+                await self._client.fenced_commit(fencing, [Op.create(self.path, _encode(new_id))])
                 return
             except TransactionError as e:
                 if not isinstance(e.error, NodeExistsError):
@@ -128,30 +128,24 @@ class ZooKeeperCheckpointIDCounter(CheckpointIDCounter):
 
     # ------------------------------------------------------------------------------------------------ helpers
 
-    async def _read(self) -> tuple[int, int]:
+    async def _read(self, fencing: LatchFencing | None) -> tuple[int, int]:
         for _ in range(10):
             try:
                 data, stat = await self._client.get(self.path)
                 return _decode(data, self.path), stat.version
             except NoNodeError:
-                await self._ensure_node()
+                await self._ensure_node(fencing)
         raise HighAvailabilityError(f"The checkpoint id counter {self.path} keeps disappearing")
 
-    async def _ensure_node(self) -> None:
+    async def _ensure_node(self, fencing: LatchFencing | None) -> None:
         if await self._client.exists(self.path) is not None:
             return
         await self._client.ensure_path(self.path.rsplit("/", 1)[0])
         try:
-            await self._client.fenced_commit(
-                self._fencing, [Op.create(self.path, _encode(INITIAL_CHECKPOINT_ID))]
-            )
+            await self._client.fenced_commit(fencing, [Op.create(self.path, _encode(INITIAL_CHECKPOINT_ID))])
         except TransactionError as e:
             if not isinstance(e.error, NodeExistsError):
                 raise
-
-    def _check_leadership(self) -> None:
-        if self._fencing is not None:
-            self._fencing.fencing_token()  # FencingError when this process knows it does not lead
 
     def _check_connection_state(self) -> None:
         # Flink: the counter refuses to hand out ids while the connection is not CONNECTED/RECONNECTED.

@@ -48,12 +48,14 @@ __all__ = [
     "ConnectionState",
     "KazooClientFactory",
     "LatchFencing",
+    "PinnedFencing",
     "TransactionError",
     "ZooKeeperClient",
     "ZooKeeperClientSettings",
     "ZooKeeperConnectionError",
     "default_kazoo_client_factory",
     "generate_zookeeper_path",
+    "pin_fencing",
 ]
 
 # Errors after which an operation is retried (kazoo's KazooRetry.RETRY_EXCEPTIONS + session expiry: kazoo opens a
@@ -280,14 +282,46 @@ class Op:
 class LatchFencing(abc.ABC):
     """The fencing token of this process' leadership: the path and version of its own latch node.
 
-    Every write made on behalf of a leader is a multi-op that starts with ``check(path, version)``: once the
-    process is deposed (its ephemeral latch node is gone with its session, or it revoked leadership itself), the
-    write fails as a whole with ``FencingError``.
+    The election driver bumps the latch node's version on every grant, so the version names one leadership
+    session. Every write made on behalf of a leader is a multi-op that starts with ``check(path, version)``: once
+    the process is deposed (its ephemeral latch node is gone with its session) or granted a new session (the
+    version moved on), the write fails as a whole with ``FencingError``.
     """
 
     @abc.abstractmethod
     def fencing_token(self) -> tuple[str, int]:
         """``(latch node path, version)`` while leader; raises ``FencingError`` otherwise."""
+
+
+class PinnedFencing(LatchFencing):
+    """The token of ``source`` taken once: a write and all its retries belong to one leadership session.
+
+    Without pinning, a write retried after a reconnect would take the token of the *next* session of the same
+    process and commit in it. ``fencing_token()`` returns the pinned token while ``source`` still presents it and
+    raises ``FencingError`` once ``source`` is not leader or leads in another session (a refusal before sending).
+    """
+
+    def __init__(self, source: LatchFencing) -> None:
+        self._source = source
+        self.token = source.fencing_token()  # FencingError when not leader
+
+    def fencing_token(self) -> tuple[str, int]:
+        current = self._source.fencing_token()
+        if current != self.token:
+            path, version = self.token
+            raise FencingError(
+                f"Write refused: it was started in the leadership session of latch node {path} (version "
+                f"{version}), which has ended; this process now leads with {current[0]} (version {current[1]}). "
+                "A write of an ended session is not applied; the new session writes again if it needs to."
+            )
+        return self.token
+
+
+def pin_fencing(fencing: LatchFencing | None) -> PinnedFencing | None:
+    """``fencing`` pinned to its current session (``None`` stays ``None``); ``FencingError`` when not leader."""
+    if fencing is None or isinstance(fencing, PinnedFencing):
+        return fencing
+    return PinnedFencing(fencing)
 
 
 # --------------------------------------------------------------------------------------------------- the client
@@ -644,8 +678,8 @@ class ZooKeeperClient:
         )
         return created
 
-    async def set(self, path: str, value: bytes, version: int = -1) -> ZnodeStat:
-        stat: ZnodeStat = await self.call(lambda k: k.set_async(path, value, version))
+    async def set(self, path: str, value: bytes, version: int = -1, *, retry: bool = True) -> ZnodeStat:
+        stat: ZnodeStat = await self.call(lambda k: k.set_async(path, value, version), retry=retry)
         return stat
 
     async def delete(self, path: str, version: int = -1) -> None:
@@ -666,32 +700,32 @@ class ZooKeeperClient:
         return await self._commit(lambda: operations)
 
     async def fenced_commit(self, fencing: LatchFencing | None, operations: Sequence[Op]) -> list[Any]:
-        """A multi-op prefixed with ``check(latch node)``: applied only while this process is the leader.
+        """A multi-op prefixed with ``check(latch node, version)``: applied only in this leadership session.
 
-        Raises ``FencingError`` if the process is not leader, or its latch node is gone or changed when the
-        transaction is applied; the fencing token is taken anew for every retry. Without ``fencing`` the
+        The token is pinned when the call starts (see :class:`PinnedFencing`): every retry checks the same latch
+        node version, so the write commits in the session it was started in or not at all. Raises
+        ``FencingError`` if the process is not leader, leads in a later session by the time of a retry, or its
+        latch node is gone or has another version when the transaction is applied. Without ``fencing`` the
         operations are committed as they are (Flink's unfenced writes). Other failures raise
         ``TransactionError`` with the index in ``operations``.
         """
-        if fencing is None:
+        pinned = pin_fencing(fencing)
+        if pinned is None:
             return await self.commit(operations)
 
-        token: list[tuple[str, int]] = []
-
         def build() -> Sequence[Op]:
-            path, version = fencing.fencing_token()  # FencingError when not leader
-            token[:] = [(path, version)]
+            path, version = pinned.fencing_token()  # FencingError when no longer leader in this session
             return [Op.check(path, version), *operations]
 
         try:
             results = await self._commit(build)
         except TransactionError as e:
             if e.index == 0:
-                path, version = token[0]
+                path, version = pinned.token
                 raise FencingError(
-                    f"Write refused: the leader latch node {path} (version {version}) of this process is gone or "
-                    f"changed ({type(e.error).__name__}), so it is no longer the leader. Operations: "
-                    f"{', '.join(map(str, operations))}. The new leader owns this data now."
+                    f"Write refused: the leader latch node {path} of this process is gone or no longer at version "
+                    f"{version} ({type(e.error).__name__}), so it is no longer the leader in the session of this "
+                    f"write. Operations: {', '.join(map(str, operations))}. The current leader owns this data now."
                 ) from e.error
             raise TransactionError(e.index - 1, e.error, operations) from e.error
         return results[1:]
@@ -745,8 +779,9 @@ class ZooKeeperClient:
         """Delete ``path`` and everything below it; idempotent, robust against concurrent changes.
 
         With ``fencing`` each batch of deletes is a fenced multi-op (children first, so a partial delete leaves
-        a consistent tree).
+        a consistent tree), all batches pinned to the session of the first one.
         """
+        pinned: PinnedFencing | None = None
         for _ in range(_TREE_DELETE_ATTEMPTS):
             nodes = await self.list_tree(path)
             if not nodes:
@@ -754,7 +789,9 @@ class ZooKeeperClient:
             try:
                 for start in range(0, len(nodes), _MAX_OPS_PER_TRANSACTION):
                     batch = [Op.delete(n) for n in nodes[start : start + _MAX_OPS_PER_TRANSACTION]]
-                    await self.fenced_commit(fencing, batch)
+                    if pinned is None:
+                        pinned = pin_fencing(fencing)
+                    await self.fenced_commit(pinned, batch)
                 return
             except TransactionError as e:
                 if not isinstance(e.error, NoNodeError | NotEmptyError):

@@ -16,8 +16,13 @@ kazoo primitives (Curator's ``LeaderLatch``):
   is granted again, with a new session id, if our node is still the lowest;
 * ``close()`` deletes the latch node, so the next contender takes over at once.
 
-Beyond Flink: the driver is the fencing token of the process. Every write made for the leader is a multi-op that
-first checks the latch node (path and version): a deposed leader's write fails with ``FencingError``.
+Beyond Flink: the driver is the fencing token of the process. Every grant first bumps the version of the own latch
+node (an empty ``set_data``) and only then tells the contender; the version it returns is the token of that
+leadership session. Every write made for the leader is a multi-op that first checks the latch node (path and that
+version): a deposed leader's write fails with ``FencingError``, and so does a write of an earlier session of the
+same process (revoked on SUSPENDED and granted again after the reconnect, within one ZooKeeper session). ZooKeeper
+orders all writes, so a write of session N commits before the bump of session N+1, hence before N+1 is granted, or
+not at all.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from collections.abc import Callable
 from uuid import UUID
 
 from kazoo.exceptions import (
+    BadVersionError,
     ConnectionClosedError,
     ConnectionLoss,
     NodeExistsError,
@@ -56,6 +62,7 @@ from ._client import (
     LatchFencing,
     NodeWatcher,
     Op,
+    PinnedFencing,
     TransactionError,
     ZooKeeperClient,
 )
@@ -113,7 +120,8 @@ class ZooKeeperLeaderElectionDriver(LeaderElectionDriver, LatchFencing):
         # in a connection loss is found again by its name instead of being left behind as an orphan.
         self._prefix = f"_c_{uuid.uuid4()}{_LATCH_SUFFIX}"
         self._node: str | None = None
-        self._node_version = 0
+        # The latch node version set by the bump of the current grant: the fencing token of this session.
+        self._node_version = -1
         self._leader = False
         self._session_id: UUID | None = None
         self._running = False
@@ -221,10 +229,17 @@ class ZooKeeperLeaderElectionDriver(LeaderElectionDriver, LatchFencing):
             # CONNECTED (new session) or RECONNECTED: check the latch again; re-grant if still the lowest.
             self._wakeup.set()
 
-    def _grant(self) -> None:
+    def _grant(self, version: int) -> None:
         self._leader = True
+        self._node_version = version
         self._session_id = uuid.uuid4()
-        _log.info("Leadership granted to %s (latch node %s), session %s", self, self._node, self._session_id)
+        _log.info(
+            "Leadership granted to %s (latch node %s, version %d), session %s",
+            self,
+            self._node,
+            version,
+            self._session_id,
+        )
         self._listener.on_grant_leadership(self._session_id)
 
     def _revoke(self, reason: str) -> None:
@@ -288,11 +303,30 @@ class ZooKeeperLeaderElectionDriver(LeaderElectionDriver, LatchFencing):
                     self._node = None
                     self._revoke("latch node is gone")
                     continue
-                self._node_version = stat.version
-                if not self._leader and client.is_connected:
-                    self._grant()
+                if self._leader:
+                    if stat.version == self._node_version:
+                        return
+                    # Changed by someone else: writes of this session would all fail; start a new session.
+                    self._revoke(
+                        f"latch node {node} was changed (version {stat.version}, not {self._node_version})"
+                    )
+                    continue
+                if not self._may_grant():
+                    return  # the reconnect wakes us up again
+                # A new leadership session: move the token on BEFORE telling the contender. A write of an earlier
+                # session of this process (e.g. queued by kazoo during a disconnect) then commits before this bump,
+                # so before the grant, or fails its version check.
+                try:
+                    bumped = await client.set(node, b"", version=stat.version, retry=False)
+                except (NoNodeError, BadVersionError):
+                    continue  # deleted or changed in between: look again
+                if not self._may_grant():
+                    return  # not granted; after a reconnect the next check bumps again
+                self._grant(bumped.version)
                 return
             self._revoke("another latch node is lower")
+            # An exists-watch also fires when the predecessor's data changes (its own grant bumps it): every event
+            # wakes the loop, which looks again and re-arms this watch, so only a deletion changes anything.
             predecessor = f"{self._latch_path}/{latch[index - 1]}"
             if await client.exists(predecessor, watch=self._latch_watch) is None:
                 continue  # gone in between: look again
@@ -301,6 +335,10 @@ class ZooKeeperLeaderElectionDriver(LeaderElectionDriver, LatchFencing):
             f"The leader latch {self._latch_path} kept changing during {_MAX_LATCH_CHECKS} checks; "
             "is another program creating or deleting nodes in it?"
         )
+
+    def _may_grant(self) -> bool:
+        # A method, not an inline check: the state changes across the awaits of the latch check.
+        return not self._closed and self._client.is_connected
 
     async def _create_latch_node(self) -> None:
         # No automatic retry: after a connection loss the node may exist; the next check finds it by its prefix.
@@ -332,10 +370,15 @@ class ZooKeeperLeaderElectionDriver(LeaderElectionDriver, LatchFencing):
             self._listener.on_error(e)
 
     async def _write_leader_information(self, component_id: str, info: LeaderInformation) -> None:
-        """Flink's ``writeLeaderInformationToZooKeeper`` loop; every write is fenced by the latch node."""
+        """Flink's ``writeLeaderInformationToZooKeeper`` loop; every write is fenced by the latch node.
+
+        All steps check the token of the session the call started in: a loop that outlives its session fails
+        with ``FencingError`` instead of writing in the next one.
+        """
         client = self._client
         path = self._connection_info_path(component_id)
         data = encode_leader_information(info)
+        fencing = PinnedFencing(self)  # FencingError when not leader
         for _ in range(_MAX_WRITE_ATTEMPTS):
             if not self.has_leadership():
                 return
@@ -343,13 +386,13 @@ class ZooKeeperLeaderElectionDriver(LeaderElectionDriver, LatchFencing):
             try:
                 if stat is not None:
                     if stat.ephemeralOwner == client.session_id:
-                        await client.fenced_commit(self, [Op.set(path, data)])
+                        await client.fenced_commit(fencing, [Op.set(path, data)])
                         return
                     # Owned by another session (an old leader's, or written by hand): delete and create ours.
-                    await client.fenced_commit(self, [Op.delete(path)])
+                    await client.fenced_commit(fencing, [Op.delete(path)])
                     continue
                 await client.ensure_path(self._component_path(component_id))
-                await client.fenced_commit(self, [Op.create(path, data, ephemeral=True)])
+                await client.fenced_commit(fencing, [Op.create(path, data, ephemeral=True)])
                 return
             except TransactionError as e:
                 if isinstance(e.error, NoNodeError | NodeExistsError):

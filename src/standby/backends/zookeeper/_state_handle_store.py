@@ -14,7 +14,8 @@ Port of Flink's ``ZooKeeperStateHandleStore``. Layout under the store's root nod
 * ``release_and_try_remove`` refuses (returns False) while another instance still holds a lock (FLINK-6612).
 
 Beyond Flink: with a ``fencing`` token every write (add, replace, removal, clear) is one multi-op that also checks
-the leader's latch node, so a deposed leader cannot change the store (``FencingError``). Locks and reads are not
+the leader's latch node and its version, pinned when the write starts (all its steps and retries check the same
+leadership session), so a deposed leader cannot change the store (``FencingError``). Locks and reads are not
 fenced. After an ambiguous failure the pointer bytes (which name a unique payload file) tell whether a write was
 applied.
 """
@@ -52,7 +53,7 @@ from standby.ha import (
     StateHandleStoreError,
 )
 
-from ._client import LatchFencing, Op, TransactionError, ZooKeeperClient
+from ._client import LatchFencing, Op, PinnedFencing, TransactionError, ZooKeeperClient, pin_fencing
 
 _log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ class ZooKeeperStateHandleStore(StateHandleStore[T], Generic[T]):
 
     async def add_and_lock(self, name: str, state: T) -> RetrievableStateHandle[T]:
         path = self.path(name)
-        self._check_leadership()
+        fencing = self._check_leadership()
         stat = await self._client.exists(path)
         if stat is not None:
             if stat.numChildren > 0:
@@ -124,7 +125,7 @@ class ZooKeeperStateHandleStore(StateHandleStore[T], Generic[T]):
                     f"State handle {path} already exists; replace it or remove it first."
                 )
             # Marked for deletion by an interrupted removal: finish that removal first.
-            if not await self.release_and_try_remove(name):
+            if not await self._release_and_try_remove(name, fencing):
                 raise StateHandleStoreError(
                     f"State handle {path} is marked for deletion but could not be removed; retry later."
                 )
@@ -134,7 +135,7 @@ class ZooKeeperStateHandleStore(StateHandleStore[T], Generic[T]):
         pointer = self._storage.serialize_handle(handle)
         try:
             await self._client.fenced_commit(
-                self._fencing,
+                fencing,
                 [
                     Op.create(path, pointer),
                     Op.create(self._locks_path(path)),
@@ -155,13 +156,13 @@ class ZooKeeperStateHandleStore(StateHandleStore[T], Generic[T]):
 
     async def replace(self, name: str, expected_version: ResourceVersion, state: T) -> None:
         path = self.path(name)
-        self._check_leadership()
+        fencing = self._check_leadership()
         stat = await self._client.exists(path)
         if stat is None or stat.numChildren == 0:
             raise StateHandleNotExistError(f"State handle {path} does not exist; cannot replace it.")
         if await self._client.exists(self._lock_path(path)) is None:
             # Our lock is ephemeral: gone with our session, and so is our latch node if we were the leader.
-            await self._check_leadership_remotely()
+            await self._check_leadership_remotely(fencing)
             raise StateHandleStoreError(
                 f"State handle {path} may only be replaced by an instance holding a lock on it "
                 f"(lock {self._lock_path(path)} does not exist)."
@@ -170,7 +171,7 @@ class ZooKeeperStateHandleStore(StateHandleStore[T], Generic[T]):
         new_handle = await self._storage.store(state)
         pointer = self._storage.serialize_handle(new_handle)
         try:
-            await self._client.fenced_commit(self._fencing, [Op.set(path, pointer, expected_version.value)])
+            await self._client.fenced_commit(fencing, [Op.set(path, pointer, expected_version.value)])
         except Exception as e:
             if not await self._pointer_is(path, pointer):
                 error = e.error if isinstance(e, TransactionError) else e
@@ -205,8 +206,10 @@ class ZooKeeperStateHandleStore(StateHandleStore[T], Generic[T]):
         ) from error
 
     async def release_and_try_remove(self, name: str) -> bool:
+        return await self._release_and_try_remove(name, self._check_leadership())
+
+    async def _release_and_try_remove(self, name: str, fencing: PinnedFencing | None) -> bool:
         path = self.path(name)
-        self._check_leadership()
         handle: RetrievableStateHandle[T] | None = None
         try:
             handle = await self._read_handle_or_none(path)
@@ -215,7 +218,7 @@ class ZooKeeperStateHandleStore(StateHandleStore[T], Generic[T]):
         await self.release(name)
         # 1. mark for deletion: from now on no instance can lock it
         try:
-            await self._client.fenced_commit(self._fencing, [Op.delete(self._locks_path(path))])
+            await self._client.fenced_commit(fencing, [Op.delete(self._locks_path(path))])
         except TransactionError as e:
             if isinstance(e.error, NotEmptyError):
                 _log.debug("Not removing %s: another instance still holds a lock on it", path)
@@ -226,7 +229,7 @@ class ZooKeeperStateHandleStore(StateHandleStore[T], Generic[T]):
         if handle is not None:
             await handle.discard_state()
         try:
-            await self._client.fenced_commit(self._fencing, [Op.delete(path)])
+            await self._client.fenced_commit(fencing, [Op.delete(path)])
         except TransactionError as e:
             if isinstance(e.error, NotEmptyError):
                 return False
@@ -314,21 +317,23 @@ class ZooKeeperStateHandleStore(StateHandleStore[T], Generic[T]):
 
     # ------------------------------------------------------------------------------------------------ helpers
 
-    def _check_leadership(self) -> None:
-        """Refuse a write at once when this process knows it is not the leader (no payload is written)."""
-        if self._fencing is not None:
-            self._fencing.fencing_token()
+    def _check_leadership(self) -> PinnedFencing | None:
+        """The token of this write, pinned to the current leadership session (all steps and retries use it).
 
-    async def _check_leadership_remotely(self) -> None:
-        """Raise ``FencingError`` if our latch node is gone (deposed, but not told yet)."""
-        if self._fencing is None:
+        Raises ``FencingError`` at once when this process knows it is not the leader (no payload is written).
+        """
+        return pin_fencing(self._fencing)
+
+    async def _check_leadership_remotely(self, fencing: LatchFencing | None) -> None:
+        """Raise ``FencingError`` if our latch node is gone or moved on (deposed, but not told yet)."""
+        if fencing is None:
             return
-        path, version = self._fencing.fencing_token()
+        path, version = fencing.fencing_token()
         stat = await self._client.exists(path)
         if stat is None or stat.version != version:
             raise FencingError(
-                f"Write refused: the leader latch node {path} of this process is gone, so it is no longer the "
-                "leader. The new leader owns this data now."
+                f"Write refused: the leader latch node {path} of this process is gone or no longer at version "
+                f"{version}, so the leadership session of this write has ended. The new leader owns this data now."
             )
 
     def _deserialize(self, path: str, data: bytes) -> RetrievableStateHandle[T]:
