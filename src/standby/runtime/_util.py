@@ -17,6 +17,23 @@ _log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+async def cancel_and_wait(task: asyncio.Task[Any], timeout_s: float) -> None:
+    """Cancel ``task`` and wait for it to end (bounded); its own outcome is not our business.
+
+    A cancellation of the CALLER is propagated: ``except BaseException: pass`` around the wait swallowed it, so a
+    JobMaster being stopped on revocation could keep running (found by the chaos suite).
+    """
+    task.cancel()
+    try:
+        await asyncio.wait_for(task, timeout_s)
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
+    except Exception as e:  # the task's own failure, or TimeoutError
+        _log.debug("Task %s ended with %s: %s", task.get_name(), type(e).__name__, e)
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 

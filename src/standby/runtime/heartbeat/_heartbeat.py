@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from .._util import cancel_and_wait
+
 _log = logging.getLogger(__name__)
 
 K = TypeVar("K", bound=Hashable)
@@ -53,11 +55,7 @@ class HeartbeatManager(Generic[K]):
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            try:
-                await asyncio.wait_for(task, 5)
-            except BaseException:
-                pass
+            await cancel_and_wait(task, 5)
         self._targets.clear()
 
     def monitor(self, key: K, send: Callable[[], Awaitable[None]] | None = None) -> None:

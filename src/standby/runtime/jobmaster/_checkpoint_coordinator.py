@@ -26,7 +26,7 @@ from standby.ha import (
 
 from .._metrics import Metrics
 from .._state import delete_tree, join
-from .._util import now_ms
+from .._util import cancel_and_wait, now_ms
 
 _log = logging.getLogger(__name__)
 
@@ -115,11 +115,7 @@ class CheckpointCoordinator:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            try:
-                await asyncio.wait_for(task, 10)
-            except BaseException:
-                pass
+            await cancel_and_wait(task, 10)
         pending, self._pending = self._pending, None
         if pending is not None:
             pending.failure = "the job attempt ended"

@@ -25,7 +25,7 @@ from standby.ha import BlobStore, HighAvailabilityServices, JobID, LeaderInforma
 
 from .._config import RuntimeSettings
 from .._user_code import JobFileError, load_task_class
-from .._util import LeaderTracker, TaskGroup, now_ms
+from .._util import LeaderTracker, TaskGroup, cancel_and_wait, now_ms
 from ..heartbeat import HeartbeatManager
 from ..rpc import FencingTokenError, RpcClient, RpcEndpoint, RpcError, RpcRejectedError, RpcService
 from ._task_runner import RunningTask, TaskDeployment, TaskEvent
@@ -169,10 +169,7 @@ class TaskExecutor(RpcEndpoint):
         await self._tasks.close()
         for task in (self._connector, self._janitor):
             if task is not None:
-                try:
-                    await asyncio.wait_for(task, 2)
-                except BaseException:
-                    pass
+                await cancel_and_wait(task, 2)
         await asyncio.to_thread(self._join_threads, 5.0)
 
     def _join_threads(self, timeout_s: float) -> None:
