@@ -20,9 +20,9 @@ from standby.ha import (
 from standby.runtime._config import RuntimeSettings
 from standby.runtime._util import LeaderTracker
 
+from ._errors import CliError
 
-class CliError(Exception):
-    """A problem to report in one line (no traceback unless --verbose)."""
+__all__ = ["CliError", "ClusterClient"]
 
 
 class ClusterClient:

@@ -30,7 +30,7 @@ from rich.table import Table
 
 from standby.config import Configuration
 
-from ._client import CliError
+from ._errors import CliError
 
 _EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "counter.py"
 

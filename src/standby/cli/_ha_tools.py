@@ -53,7 +53,7 @@ from standby.ha import (
 )
 from standby.runtime._util import LeaderTracker
 
-from ._client import CliError
+from ._errors import CliError
 
 _log = logging.getLogger(__name__)
 

@@ -163,8 +163,12 @@ def build_app(
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return error_response(exc.status_code, str(exc.detail))
 
+    # the path parameters are read from the request: a declared parameter makes FastAPI build a pydantic field
+    # (and import pydantic.v1, ~1.5 MiB) in every process, the TaskManagers included
     @app.post("/rpc/{endpoint_id}/{method}", include_in_schema=False)
-    async def _rpc(endpoint_id: str, method: str, request: Request) -> JSONResponse:
+    async def _rpc(request: Request) -> JSONResponse:
+        endpoint_id: str = request.path_params["endpoint_id"]
+        method: str = request.path_params["method"]
         try:
             raw = await request.body()
         except ClientDisconnect:
@@ -233,6 +237,9 @@ class HttpServer:
         config = uvicorn.Config(
             self._app,
             lifespan="off",
+            # no WebSocket routes: not loading a WebSocket protocol saves ~20 ms and 0.5 MiB per process (an
+            # upgrade request is answered as plain HTTP, behind the token check)
+            ws="none",
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=1,
