@@ -132,7 +132,13 @@ async def test_a_deposed_leaders_fencing_token_is_rejected(processes: ProcessClu
     await processes.start("jobmanager")
     await processes.start("jobmanager")
     leader = await processes.ready(task_managers=0)
-    old = (await processes.get(leader, "/cluster/leaders"))["leaders"]["dispatcher"]
+
+    async def published_dispatcher() -> dict[str, str] | None:
+        # the leader answers /overview through its own Dispatcher before its leader retrieval reports it
+        info = (await processes.get(leader, "/cluster/leaders"))["leaders"]["dispatcher"]
+        return dict(info) if info["sessionId"] is not None else None
+
+    old = await wait_for("the leader to retrieve its own dispatcher", published_dispatcher)
 
     await processes.kill(leader)
 
