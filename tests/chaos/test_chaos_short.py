@@ -41,56 +41,38 @@ def _assert_safe(report: ChaosReport, backend: str) -> None:
     assert report.check.stats["accepted_writes"].get("checkpoint_add", 0) >= 5, _explain(report)
 
 
-@pytest.mark.timeout(150)
-async def test_filesystem_backend_survives_a_short_chaos_run(tmp_path: Path) -> None:
+async def _short_run(
+    tmp_path: Path, backend: str, seed: int, duration_s: float, session_timeout_s: float = 3.0
+) -> None:
+    """One short run with the CI settings shared by every backend, then the safety checks."""
     report = await run_chaos(
         ChaosOptions(
-            backend="filesystem",
-            duration_s=15.0,
-            seed=_seed(1),
+            backend=backend,
+            duration_s=duration_s,
+            seed=_seed(seed),
             max_gap_s=1.5,
             finish_timeout_s=60.0,
             recovery_timeout_s=30.0,
             work_dir=tmp_path / "run",
             log=print,
+            session_timeout_s=session_timeout_s,
         )
     )
-    _assert_safe(report, "filesystem")
+    _assert_safe(report, backend)
+
+
+@pytest.mark.timeout(150)
+async def test_filesystem_backend_survives_a_short_chaos_run(tmp_path: Path) -> None:
+    await _short_run(tmp_path, "filesystem", seed=1, duration_s=15.0)
 
 
 @pytest.mark.zookeeper
 @pytest.mark.timeout(170)
 async def test_zookeeper_backend_survives_a_short_chaos_run(tmp_path: Path) -> None:
-    report = await run_chaos(
-        ChaosOptions(
-            backend="zookeeper",
-            duration_s=20.0,
-            seed=_seed(2),
-            max_gap_s=1.5,
-            session_timeout_s=2.5,
-            finish_timeout_s=60.0,
-            recovery_timeout_s=30.0,
-            work_dir=tmp_path / "run",
-            log=print,
-        )
-    )
-    _assert_safe(report, "zookeeper")
+    await _short_run(tmp_path, "zookeeper", seed=2, duration_s=20.0, session_timeout_s=2.5)
 
 
 @pytest.mark.etcd
 @pytest.mark.timeout(170)
 async def test_etcd_backend_survives_a_short_chaos_run(tmp_path: Path) -> None:
-    report = await run_chaos(
-        ChaosOptions(
-            backend="etcd",
-            duration_s=20.0,
-            seed=_seed(3),
-            max_gap_s=1.5,
-            session_timeout_s=2.0,
-            finish_timeout_s=60.0,
-            recovery_timeout_s=30.0,
-            work_dir=tmp_path / "run",
-            log=print,
-        )
-    )
-    _assert_safe(report, "etcd")
+    await _short_run(tmp_path, "etcd", seed=3, duration_s=20.0, session_timeout_s=2.0)

@@ -28,7 +28,7 @@ from .._user_code import JobFileError, load_task_class
 from .._util import LeaderTracker, TaskGroup, cancel_and_wait, now_ms
 from ..heartbeat import HeartbeatManager
 from ..rpc import FencingTokenError, RpcClient, RpcEndpoint, RpcError, RpcRejectedError, RpcService
-from ._task_runner import RunningTask, TaskDeployment, TaskEvent
+from ._task_runner import TERMINAL_STATES, RunningTask, TaskDeployment, TaskEvent
 
 _log = logging.getLogger(__name__)
 
@@ -236,13 +236,21 @@ class TaskExecutor(RpcEndpoint):
     async def _heartbeat_rm(self, info: LeaderInformation) -> None:
         assert info.address is not None
         freed, self._freed_allocations = self._freed_allocations, set()
-        response = await self._rpc.call(
-            info.address,
-            "heartbeat_from_task_executor",
-            {"task_manager_id": self.task_manager_id, "slots": self._slot_report(), "freed": sorted(freed)},
-            fencing_token=info.session_id,
-            timeout_s=max(1.0, self._settings.heartbeat_interval_s * 2),
-        )
+        try:
+            response = await self._rpc.call(
+                info.address,
+                "heartbeat_from_task_executor",
+                {
+                    "task_manager_id": self.task_manager_id,
+                    "slots": self._slot_report(),
+                    "freed": sorted(freed),
+                },
+                fencing_token=info.session_id,
+                timeout_s=max(1.0, self._settings.heartbeat_interval_s * 2),
+            )
+        except BaseException:
+            self._freed_allocations |= freed  # not delivered: the next report names them again
+            raise
         if not response.get("known", False) and self._registered_rm == info:
             _log.info("The ResourceManager %s does not know this TaskManager; registering again", info)
             self._registered_rm = None
@@ -539,7 +547,7 @@ class TaskExecutor(RpcEndpoint):
                 d,
                 "update_task_execution_state",
                 payload,
-                terminal=event.state in ("FINISHED", "CANCELED", "FAILED"),
+                terminal=event.state in TERMINAL_STATES,
             )
         elif event.kind == "checkpoint-ack":
             self._post(

@@ -78,6 +78,10 @@ class TaskDeployment:
         )
 
 
+#: states after which a subtask attempt never changes again
+TERMINAL_STATES = frozenset({"FINISHED", "CANCELED", "FAILED"})
+
+
 @dataclass
 class TaskEvent:
     """What a task thread reports to its TaskExecutor (on the event loop)."""
@@ -150,7 +154,7 @@ class RunningTask:
             return True
 
     def is_terminal(self) -> bool:
-        return self.state in ("FINISHED", "CANCELED", "FAILED")
+        return self.state in TERMINAL_STATES
 
     def report(self) -> dict[str, Any]:
         d = self.deployment
