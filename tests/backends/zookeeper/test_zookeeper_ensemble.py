@@ -60,14 +60,25 @@ async def test_election_survives_the_loss_of_the_zookeeper_leader(
             lambda: len(leaders()) == 1 and all(f.driver and f.driver.latch_node for f in factories),
             what="exactly one leader on the surviving ensemble",
         )
-        leader = leaders()[0]
-        driver = leader.driver
-        assert driver is not None
-        session_id = driver.leader_session_id
-        assert session_id is not None
-        info = LeaderInformation.known(session_id, "http://leader-after-failure")
-        await driver.publish_leader_information("dispatcher", info)
-        await handler.wait_for(info)
+
+        async def published_by_the_current_leader() -> ZooKeeperLeaderElectionDriverFactory | None:
+            # Each client notices the lost server at its own pace: a leader seen before its SUSPENDED is revoked
+            # and granted again (new session, new fencing token), and a publish of the old session is refused.
+            # So publish with whatever session is current until retrieval shows it.
+            current = leaders()
+            driver = current[0].driver if len(current) == 1 else None
+            session_id = driver.leader_session_id if driver is not None else None
+            if driver is None or session_id is None:
+                return None
+            info = LeaderInformation.known(session_id, "http://leader-after-failure")
+            if handler.last == info:
+                return current[0]
+            await driver.publish_leader_information("dispatcher", info)
+            return None
+
+        leader = await wait_until(
+            published_by_the_current_leader, what="the current leader's information seen by retrieval"
+        )
         # a fenced write goes through on the surviving quorum
         client = clients[id(leader)]
         await client.fenced_commit(leader, [Op.create(client.path("after-failure"), b"ok")])
